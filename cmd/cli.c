@@ -1,0 +1,107 @@
+/* Shared command-line handling for the payq subcommands. */
+#include "cmd/cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "db/conn.h"
+#include "db/migrate.h"
+
+bool cli_global_option(struct cli *cli, int opt, const char *arg)
+{
+    switch (opt) {
+    case CLI_OPT_DATABASE_URL:
+        cli->flags.database_url = arg;
+        return true;
+    case CLI_OPT_LOG_LEVEL:
+        cli->flags.log_level = arg;
+        return true;
+    case CLI_OPT_CREDENTIALS:
+        cli->flags.credentials_file = arg;
+        return true;
+    case 'h':
+        cli->help = true;
+        return true;
+    default:
+        return false;
+    }
+}
+
+int cli_usage_error(const struct cli *cli, const char *fmt, ...)
+{
+    const char *cmd = cli->command != NULL ? cli->command : "";
+    const char *space = cli->command != NULL ? " " : "";
+    va_list ap;
+
+    fprintf(stderr, "payq%s%s: ", space, cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'payq%s%s --help' for more information.\n", space,
+            cmd);
+    return payq_err_exit_code(PAYQ_ERR_USAGE);
+}
+
+void cli_write_global_help(FILE *out)
+{
+    fputs("Global options (accepted by every command):\n"
+          "  --database-url URL  libpq connection string or URI\n"
+          "                      [env DATABASE_URL; when unset, libpq's\n"
+          "                      PGHOST, PGPORT, PGUSER, PGDATABASE,\n"
+          "                      PGPASSWORD, PGSERVICE and ~/.pgpass]\n"
+          "  --log-level LEVEL   error, warn, info or debug\n"
+          "                      [env PAYQ_LOG_LEVEL; default info]\n"
+          "  --credentials FILE  provider credentials: lines username=,\n"
+          "                      password=, key=; the file must not be\n"
+          "                      readable by group or others (chmod 600)\n"
+          "                      [default: env PAYQ_USERNAME, PAYQ_PASSWORD,"
+          "\n"
+          "                      PAYQ_KEY]\n"
+          "  -h, --help          show help and exit\n"
+          "\n"
+          "Settings are taken from flags first, then the environment, then\n"
+          "the defaults. Secrets are never accepted as flags and never\n"
+          "logged. Logs are logfmt lines on stderr (journald priorities\n"
+          "when JOURNAL_STREAM names stderr).\n",
+          out);
+}
+
+void cli_write_exit_help(FILE *out)
+{
+    fputs("Exit status: 0 success, 1 runtime failure, 64 usage error,\n"
+          "65 bad input data, 78 configuration error (including a\n"
+          "database schema that needs payq migrate).\n",
+          out);
+}
+
+enum payq_err cli_configure(const struct cli *cli, struct config *cfg)
+{
+    enum payq_err err;
+
+    config_init(cfg);
+    err = config_load(cfg, &cli->flags);
+    if (err == PAYQ_OK)
+        log_set_level(cfg->log_level);
+    return err;
+}
+
+enum payq_err cli_connect(const struct cli *cli, const struct config *cfg,
+                          PGconn **conn)
+{
+    enum payq_err err = db_conn_open(cfg, cli->command, conn);
+
+    if (err != PAYQ_OK || strcmp(cli->command, "migrate") == 0)
+        return err;
+    err = db_schema_require_current(*conn);
+    if (err != PAYQ_OK) {
+        db_conn_close(*conn);
+        *conn = NULL;
+    }
+    return err;
+}
+
+int cli_exit_code(enum payq_err err)
+{
+    return payq_err_exit_code(err);
+}

@@ -1,0 +1,81 @@
+/*
+ * What every subcommand shares: the global options, the help text that
+ * describes them, configuration loading, the database connection and the
+ * mapping of results onto exit statuses.
+ */
+#ifndef PAYQ_CMD_CLI_H
+#define PAYQ_CMD_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+
+#include "core/config.h"
+#include "core/err.h"
+
+/* getopt_long ids of the global options; above any short option char. */
+enum {
+    CLI_OPT_DATABASE_URL = 256,
+    CLI_OPT_LOG_LEVEL,
+    CLI_OPT_CREDENTIALS,
+    CLI_OPT_VERSION,
+};
+
+/* Entries for a subcommand's getopt_long table, before its terminator. */
+#define CLI_GLOBAL_LONGOPTS                                               \
+    { "database-url", required_argument, NULL, CLI_OPT_DATABASE_URL },    \
+        { "log-level", required_argument, NULL, CLI_OPT_LOG_LEVEL },      \
+        { "credentials", required_argument, NULL, CLI_OPT_CREDENTIALS },  \
+        { "help", no_argument, NULL, 'h' }
+
+/* The command line as parsed so far. */
+struct cli {
+    const char *command;       /* subcommand name, for messages */
+    struct config_flags flags; /* global options seen */
+    bool help;                 /* -h or --help seen */
+};
+
+/* A subcommand's entry point: argv[0] is the subcommand's name. */
+typedef int (*cli_command_fn)(struct cli *cli, int argc, char **argv);
+
+/*
+ * Handles opt if it is a global option (recording its argument) and
+ * returns true; returns false for anything else.
+ */
+bool cli_global_option(struct cli *cli, int opt, const char *arg);
+
+/*
+ * Prints "payq CMD: message" and a pointer to --help on stderr. Returns
+ * the usage exit status (64) for the caller to return.
+ */
+int cli_usage_error(const struct cli *cli, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Writes the help lines for the global options and the environment. */
+void cli_write_global_help(FILE *out);
+
+/* Writes the exit status table of --help. */
+void cli_write_exit_help(FILE *out);
+
+/*
+ * Loads the configuration (environment, then the flags in cli) into cfg
+ * and sets the log level. cfg must be released with config_cleanup().
+ */
+PAYQ_MUST_USE enum payq_err cli_configure(const struct cli *cli,
+                                          struct config *cfg);
+
+/*
+ * Connects to the database and, unless the command is migrate, refuses a
+ * schema that is not current. The caller closes *conn with
+ * db_conn_close().
+ */
+PAYQ_MUST_USE enum payq_err cli_connect(const struct cli *cli,
+                                        const struct config *cfg,
+                                        PGconn **conn);
+
+/* Returns the exit status for err. */
+int cli_exit_code(enum payq_err err);
+
+#endif

@@ -1,0 +1,10 @@
+/* Entry points of the payq subcommands, dispatched from main(). */
+#ifndef PAYQ_CMD_COMMANDS_H
+#define PAYQ_CMD_COMMANDS_H
+
+#include "cmd/cli.h"
+
+int cmd_migrate(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+
+#endif

@@ -1,0 +1,16 @@
+/* SHA-256 digests as lowercase hex, for file and migration fingerprints. */
+#ifndef PAYQ_CORE_DIGEST_H
+#define PAYQ_CORE_DIGEST_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+/* Hex digest length plus the terminator. */
+#define DIGEST_SHA256_HEX_SIZE 65
+
+/* Writes the SHA-256 of data as 64 hex digits and a NUL into hex. */
+PAYQ_MUST_USE enum payq_err digest_sha256_hex(
+    const void *data, size_t len, char hex[DIGEST_SHA256_HEX_SIZE]);
+
+#endif

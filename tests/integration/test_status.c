@@ -1,0 +1,148 @@
+/* Integration tests for queue/status: exact figures from known rows. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/log.h"
+#include "queue/status.h"
+#include "tests/support/testdb.h"
+
+struct fixture {
+    struct testdb db;
+    PGconn *conn;
+};
+
+static int db_setup(void **state)
+{
+    static struct fixture fx;
+
+    log_init(2, LOG_LEVEL_ERROR);
+    testdb_create_migrated(&fx.db);
+    fx.conn = testdb_connect(&fx.db);
+    *state = &fx;
+    return 0;
+}
+
+static int db_teardown(void **state)
+{
+    struct fixture *fx = *state;
+
+    PQfinish(fx->conn);
+    testdb_drop(&fx->db);
+    return 0;
+}
+
+static void status_of_empty_database(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_status st;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out;
+    int k;
+    int s;
+
+    assert_int_equal(queue_status_read(fx->conn, &st), PAYQ_OK);
+    for (k = 0; k < JOB_KIND_COUNT; k++)
+        for (s = 0; s < JOB_STATE_COUNT; s++)
+            assert_int_equal(st.jobs[k][s], 0);
+    assert_int_equal(st.batches, 0);
+    assert_int_equal(st.oldest_ready_s, -1);
+    assert_int_equal(st.pause_count, 0);
+    assert_int_equal(st.live_workers, 0);
+
+    out = open_memstream(&text, &len);
+    queue_status_write(&st, out);
+    fclose(out);
+    assert_non_null(strstr(text, "batches: 0 (0 held for approval, "
+                                 "0 paused)\n"));
+    assert_non_null(strstr(text, "oldest ready job: none\n"));
+    assert_non_null(strstr(text, "pool: not paused\n"));
+    assert_non_null(strstr(text, "workers: 0 live\n"));
+    free(text);
+}
+
+/* Two batches: one approved, one held; jobs in several states. */
+static void load_fixture(PGconn *conn)
+{
+    testdb_exec_ok(conn,
+                   "insert into batches (file_name, file_size, file_sha256,"
+                   " kind, approved_at, approved_by) values ('a.csv', 1,"
+                   " repeat('a', 64), 'mixed', now(), 'op')");
+    testdb_exec_ok(conn,
+                   "insert into batches (file_name, file_size, file_sha256,"
+                   " kind) values ('held.csv', 1, repeat('b', 64), 'pay')");
+    testdb_exec_ok(conn,
+                   "insert into jobs (batch_id, kind, phone, amount,"
+                   " reference, run_at) select 1, 'pay', '250788000001',"
+                   " 1000 * g, 'ready-' || g, now() - interval '90 seconds'"
+                   " from generate_series(1, 3) g");
+    testdb_exec_ok(conn,
+                   "insert into jobs (batch_id, kind, phone, amount,"
+                   " reference, run_at) values (1, 'pay', '250788000002',"
+                   " 500, 'later', now() + interval '1 hour')");
+    testdb_exec_ok(conn,
+                   "insert into jobs (batch_id, kind, phone, amount,"
+                   " reference, run_at) values (2, 'pay', '250788000003',"
+                   " 700, 'held-1', now() - interval '1 day')");
+    testdb_exec_ok(conn,
+                   "insert into jobs (batch_id, kind, phone, amount,"
+                   " reason, depositor_name, reference, state, finished_at)"
+                   " values (1, 'deposit', '250721000004', 2500, 'refund',"
+                   " 'School', 'dep-ok', 'succeeded', now())");
+    testdb_exec_ok(conn,
+                   "insert into pool_pauses (scope, reason, code) values"
+                   " ('deposit', 'float too low for the next payout',"
+                   " '1005')");
+    testdb_exec_ok(conn,
+                   "insert into workers (id, host, pid) values ('w1', 'h',"
+                   " 10), ('w2', 'h', 11)");
+    testdb_exec_ok(conn,
+                   "insert into workers (id, host, pid, heartbeat_at) values"
+                   " ('stale', 'h', 12, now() - interval '10 minutes')");
+}
+
+static void status_counts_jobs_batches_pauses_workers(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_status st;
+
+    load_fixture(fx->conn);
+    assert_int_equal(queue_status_read(fx->conn, &st), PAYQ_OK);
+    assert_int_equal(st.jobs[JOB_KIND_PAY][JOB_STATE_QUEUED], 5);
+    assert_int_equal(st.amounts[JOB_KIND_PAY][JOB_STATE_QUEUED],
+                     1000 + 2000 + 3000 + 500 + 700);
+    assert_int_equal(st.jobs[JOB_KIND_DEPOSIT][JOB_STATE_SUCCEEDED], 1);
+    assert_int_equal(st.amounts[JOB_KIND_DEPOSIT][JOB_STATE_SUCCEEDED],
+                     2500);
+    assert_int_equal(st.jobs[JOB_KIND_DEPOSIT][JOB_STATE_QUEUED], 0);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.batches_held, 1);
+    assert_int_equal(st.batches_paused, 0);
+    /* The held batch's day-old job and the future job are not ready. */
+    assert_in_range(st.oldest_ready_s, 89, 150);
+    assert_int_equal(st.pause_count, 1);
+    assert_string_equal(st.pauses[0].scope, "deposit");
+    assert_string_equal(st.pauses[0].reason,
+                        "float too low for the next payout");
+    assert_int_equal(st.live_workers, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(status_of_empty_database, db_setup,
+                                        db_teardown),
+        cmocka_unit_test_setup_teardown(
+            status_counts_jobs_batches_pauses_workers, db_setup,
+            db_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

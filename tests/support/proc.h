@@ -1,0 +1,34 @@
+/*
+ * Runs a program (normally build/payq) as a child process and captures
+ * what it writes, for black-box tests of the command line.
+ */
+#ifndef PAYQ_TESTS_PROC_H
+#define PAYQ_TESTS_PROC_H
+
+#include "core/buf.h"
+
+/* Most output captured from each stream; more fails the test. */
+#define PROC_OUTPUT_MAX (1024 * 1024)
+
+struct proc_result {
+    int exit_code;     /* exit status, or 128 + signal number */
+    struct buf out;    /* standard output */
+    struct buf err;    /* standard error */
+};
+
+/*
+ * Runs argv[0] with arguments argv (NULL-terminated). env lists changes to
+ * this process's environment for the child: "NAME=value" sets, "NAME"
+ * alone unsets; NULL-terminated, or NULL for none. Standard input is
+ * /dev/null. Fails the test if the program cannot be started.
+ */
+void proc_run(const char *const *argv, const char *const *env,
+              struct proc_result *res);
+
+/* Frees the captured output. */
+void proc_result_cleanup(struct proc_result *res);
+
+/* Path of the payq binary under test (set by CMake). */
+const char *proc_payq_path(void);
+
+#endif
