@@ -2,7 +2,6 @@
 #include "cmd/cli.h"
 
 #include <stdarg.h>
-#include <string.h>
 
 #include "core/log.h"
 #include "db/conn.h"
@@ -87,11 +86,11 @@ enum payq_err cli_configure(const struct cli *cli, struct config *cfg)
 }
 
 enum payq_err cli_connect(const struct cli *cli, const struct config *cfg,
-                          PGconn **conn)
+                          enum cli_schema schema, PGconn **conn)
 {
     enum payq_err err = db_conn_open(cfg, cli->command, conn);
 
-    if (err != PAYQ_OK || strcmp(cli->command, "migrate") == 0)
+    if (err != PAYQ_OK || schema == CLI_SCHEMA_ANY)
         return err;
     err = db_schema_require_current(*conn);
     if (err != PAYQ_OK) {

@@ -66,13 +66,19 @@ void cli_write_exit_help(FILE *out);
 PAYQ_MUST_USE enum payq_err cli_configure(const struct cli *cli,
                                           struct config *cfg);
 
+/* What cli_connect() demands of the schema. */
+enum cli_schema {
+    CLI_SCHEMA_ANY,     /* migrate itself: any state */
+    CLI_SCHEMA_CURRENT, /* everything else: refuse until migrated */
+};
+
 /*
- * Connects to the database and, unless the command is migrate, refuses a
- * schema that is not current. The caller closes *conn with
- * db_conn_close().
+ * Connects to the database as the command's component and checks the
+ * schema as asked. The caller closes *conn with db_conn_close().
  */
 PAYQ_MUST_USE enum payq_err cli_connect(const struct cli *cli,
                                         const struct config *cfg,
+                                        enum cli_schema schema,
                                         PGconn **conn);
 
 /* Returns the exit status for err. */

@@ -80,7 +80,7 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
 
     err = cli_configure(cli, &cfg);
     if (err == PAYQ_OK)
-        err = cli_connect(cli, &cfg, &conn);
+        err = cli_connect(cli, &cfg, CLI_SCHEMA_ANY, &conn);
     if (err == PAYQ_OK)
         err = check ? run_check(conn) : run_apply(conn);
 

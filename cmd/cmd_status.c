@@ -57,7 +57,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 
     err = cli_configure(cli, &cfg);
     if (err == PAYQ_OK)
-        err = cli_connect(cli, &cfg, &conn);
+        err = cli_connect(cli, &cfg, CLI_SCHEMA_CURRENT, &conn);
     if (err == PAYQ_OK)
         err = show_status(conn);
 

@@ -135,35 +135,28 @@ enum payq_err queue_status_read(PGconn *conn, struct queue_status *st)
     return err;
 }
 
-static void write_job_row(const struct queue_status *st, FILE *out,
-                          const char *label, int kind)
-{
-    long long total = 0;
-    int s;
-
-    fprintf(out, "%-9s", label);
-    for (s = 0; s < JOB_STATE_COUNT; s++) {
-        long long n = kind >= 0 ? st->jobs[kind][s]
-                                : st->jobs[0][s] + st->jobs[1][s];
-
-        fprintf(out, " %9lld", n);
-        total += n;
-    }
-    fprintf(out, " %9lld\n", total);
-}
-
+/* One row per state: counts and amounts of each kind. */
 static void write_jobs(const struct queue_status *st, FILE *out)
 {
+    long long total[JOB_KIND_COUNT][2] = { { 0, 0 }, { 0, 0 } };
     int s;
     int k;
 
-    fprintf(out, "%-9s", "jobs");
-    for (s = 0; s < JOB_STATE_COUNT; s++)
-        fprintf(out, " %9s", job_state_name((enum job_state)s));
-    fprintf(out, " %9s\n", "total");
-    for (k = 0; k < JOB_KIND_COUNT; k++)
-        write_job_row(st, out, job_kind_name((enum job_kind)k), k);
-    write_job_row(st, out, "all", -1);
+    fprintf(out, "%-10s %13s %13s %13s %13s\n", "state", "pay jobs",
+            "pay RWF", "deposit jobs", "deposit RWF");
+    for (s = 0; s < JOB_STATE_COUNT; s++) {
+        fprintf(out, "%-10s", job_state_name((enum job_state)s));
+        for (k = 0; k < JOB_KIND_COUNT; k++) {
+            fprintf(out, " %13lld %13lld", st->jobs[k][s],
+                    st->amounts[k][s]);
+            total[k][0] += st->jobs[k][s];
+            total[k][1] += st->amounts[k][s];
+        }
+        fputc('\n', out);
+    }
+    fprintf(out, "%-10s %13lld %13lld %13lld %13lld\n", "total",
+            total[JOB_KIND_PAY][0], total[JOB_KIND_PAY][1],
+            total[JOB_KIND_DEPOSIT][0], total[JOB_KIND_DEPOSIT][1]);
 }
 
 void queue_status_write(const struct queue_status *st, FILE *out)

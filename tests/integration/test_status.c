@@ -134,6 +134,51 @@ static void status_counts_jobs_batches_pauses_workers(void **state)
     assert_int_equal(st.live_workers, 2);
 }
 
+/* Finds the output row for state and reads its four figures. */
+static void read_row(const char *text, const char *state, long long *v)
+{
+    char prefix[32];
+    const char *row;
+
+    snprintf(prefix, sizeof(prefix), "\n%s ", state);
+    row = strstr(text, prefix);
+    assert_non_null(row);
+    assert_int_equal(sscanf(row + strlen(prefix), "%lld %lld %lld %lld",
+                            &v[0], &v[1], &v[2], &v[3]),
+                     4);
+}
+
+static void status_output_shows_figures(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_status st;
+    char *text = NULL;
+    size_t len = 0;
+    long long v[4];
+    FILE *out;
+
+    load_fixture(fx->conn);
+    assert_int_equal(queue_status_read(fx->conn, &st), PAYQ_OK);
+    out = open_memstream(&text, &len);
+    queue_status_write(&st, out);
+    fclose(out);
+
+    read_row(text, "queued", v);
+    assert_int_equal(v[0], 5);
+    assert_int_equal(v[1], 7200);
+    assert_int_equal(v[2], 0);
+    read_row(text, "succeeded", v);
+    assert_int_equal(v[2], 1);
+    assert_int_equal(v[3], 2500);
+    read_row(text, "total", v);
+    assert_int_equal(v[0] + v[2], 6);
+    assert_non_null(strstr(text, "batches: 2 (1 held for approval, "
+                                 "0 paused)\n"));
+    assert_non_null(strstr(text, "pool: deposit paused for "));
+    assert_non_null(strstr(text, "workers: 2 live\n"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +187,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             status_counts_jobs_batches_pauses_workers, db_setup,
             db_teardown),
+        cmocka_unit_test_setup_teardown(status_output_shows_figures,
+                                        db_setup, db_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
