@@ -1,7 +1,9 @@
 /* Shared command-line handling for the payq subcommands. */
 #include "cmd/cli.h"
 
+#include <pwd.h>
 #include <stdarg.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "db/conn.h"
@@ -98,6 +100,34 @@ enum payq_err cli_connect(const struct cli *cli, const struct config *cfg,
         *conn = NULL;
     }
     return err;
+}
+
+const char *cli_actor(void)
+{
+    static char name[64];
+    struct passwd *pw = getpwuid(geteuid());
+
+    if (pw != NULL && pw->pw_name != NULL)
+        snprintf(name, sizeof(name), "%s", pw->pw_name);
+    else
+        snprintf(name, sizeof(name), "uid %ld", (long)geteuid());
+    return name;
+}
+
+bool cli_parse_id(const char *text, long long *id)
+{
+    long long value = 0;
+    const char *p;
+
+    for (p = text; *p >= '0' && *p <= '9'; p++) {
+        if (value > (9223372036854775807LL - 9) / 10)
+            return false;
+        value = value * 10 + (*p - '0');
+    }
+    if (p == text || *p != '\0' || value < 1)
+        return false;
+    *id = value;
+    return true;
 }
 
 int cli_exit_code(enum payq_err err)

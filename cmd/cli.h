@@ -81,6 +81,18 @@ PAYQ_MUST_USE enum payq_err cli_connect(const struct cli *cli,
                                         enum cli_schema schema,
                                         PGconn **conn);
 
+/*
+ * The name recorded as the actor of operator actions: the login name of
+ * the effective user, or "uid N" when it has none. Static storage.
+ */
+const char *cli_actor(void);
+
+/*
+ * Parses a batch or job id: digits only, 1 or more. Returns false when
+ * text is not one.
+ */
+bool cli_parse_id(const char *text, long long *id);
+
 /* Returns the exit status for err. */
 int cli_exit_code(enum payq_err err);
 

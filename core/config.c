@@ -19,6 +19,8 @@ void config_init(struct config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->log_level = LOG_LEVEL_INFO;
+    cfg->min_amount = CONFIG_MIN_AMOUNT_DEFAULT;
+    cfg->max_amount = CONFIG_MAX_AMOUNT_DEFAULT;
 }
 
 /* Replaces *slot with a copy of value (NULL clears it). */
@@ -65,6 +67,42 @@ static enum payq_err load_database_url(struct config *cfg, const char *flag)
     return set_string(&cfg->database_url, url);
 }
 
+/* A whole number of francs from name, if set: digits only, >= 1. */
+static enum payq_err load_amount(const char *name, long long *out)
+{
+    const char *text = env_nonempty(name);
+    long long value = 0;
+    const char *p;
+
+    if (text == NULL)
+        return PAYQ_OK;
+    for (p = text; *p >= '0' && *p <= '9' && value < 1000000000000LL; p++)
+        value = value * 10 + (*p - '0');
+    if (*p != '\0' || value < 1) {
+        log_error("invalid amount bound: use a whole number of francs "
+                  "from 1 to 999,999,999,999 without separators",
+                  LOG_STR("setting", name), LOG_STR("value", text));
+        return PAYQ_ERR_CONFIG;
+    }
+    *out = value;
+    return PAYQ_OK;
+}
+
+static enum payq_err load_amount_bounds(struct config *cfg)
+{
+    enum payq_err err = load_amount("PAYQ_MIN_AMOUNT", &cfg->min_amount);
+
+    if (err == PAYQ_OK)
+        err = load_amount("PAYQ_MAX_AMOUNT", &cfg->max_amount);
+    if (err == PAYQ_OK && cfg->min_amount > cfg->max_amount) {
+        log_error("PAYQ_MIN_AMOUNT is above PAYQ_MAX_AMOUNT",
+                  LOG_INT("min", cfg->min_amount),
+                  LOG_INT("max", cfg->max_amount));
+        err = PAYQ_ERR_CONFIG;
+    }
+    return err;
+}
+
 /* Credentials from PAYQ_USERNAME, PAYQ_PASSWORD and PAYQ_KEY, if any. */
 static enum payq_err load_credentials_env(struct config *cfg)
 {
@@ -104,6 +142,8 @@ enum payq_err config_load(struct config *cfg,
     err = load_log_level(cfg, flags->log_level);
     if (err == PAYQ_OK)
         err = load_database_url(cfg, flags->database_url);
+    if (err == PAYQ_OK)
+        err = load_amount_bounds(cfg);
     if (err == PAYQ_OK)
         err = load_credentials(cfg, flags->credentials_file);
     if (err == PAYQ_OK) {

@@ -40,7 +40,13 @@ struct config {
     enum log_level log_level; /* --log-level, PAYQ_LOG_LEVEL; info */
     struct config_credentials credentials;
     char *credentials_source; /* "environment" or the file's path */
+    long long min_amount;     /* PAYQ_MIN_AMOUNT; default 1 RWF */
+    long long max_amount;     /* PAYQ_MAX_AMOUNT; default 5,000,000 RWF */
 };
+
+/* Default bounds of one payment, in RWF. */
+#define CONFIG_MIN_AMOUNT_DEFAULT 1
+#define CONFIG_MAX_AMOUNT_DEFAULT 5000000
 
 /* Fills cfg with the built-in defaults. Allocates nothing. */
 void config_init(struct config *cfg);

@@ -15,6 +15,9 @@
 
 #include "core/err.h"
 
+/* Channel NOTIFYed whenever jobs become ready to claim (payload: batch). */
+#define QUEUE_NOTIFY_CHANNEL "payq_jobs"
+
 enum job_kind {
     JOB_KIND_PAY,     /* collect from a phone through pay_v2 */
     JOB_KIND_DEPOSIT, /* pay out to a phone through deposit */

@@ -281,6 +281,77 @@ static void cli_never_logs_secrets(void **state)
     proc_result_cleanup(&res);
 }
 
+/* Writes text to a new temporary file; returns its path (static). */
+static const char *temp_csv(const char *text)
+{
+    static char path[2][64];
+    static int next;
+    char *p = path[next++ % 2];
+    int fd;
+
+    snprintf(p, sizeof(path[0]), "/tmp/payq-cli-csv.XXXXXX");
+    fd = mkstemp(p);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return p;
+}
+
+static void cli_import_and_approve(void **state)
+{
+    const struct testdb *db = *state;
+    char url[128];
+    const char *env[] = { url, NULL };
+    const char *good = temp_csv("reference,phone,amount\n"
+                                "C1,0788123456,\"1,500\"\n"
+                                "C2,0788123457,2000000\n");
+    const char *bad = temp_csv("reference,phone,amount\n"
+                               "B1,0788123456,0\n");
+    struct proc_result res;
+
+    snprintf(url, sizeof(url), "DATABASE_URL=%s", db->conninfo);
+    payq(&res, env, "migrate", NULL, NULL, NULL);
+    assert_int_equal(res.exit_code, 0);
+    proc_result_cleanup(&res);
+
+    payq(&res, env, "import", "--hold", good, NULL);
+    assert_int_equal(res.exit_code, 0);
+    assert_contains(&res.out, ": batch 1 (held): 2 rows accepted, "
+                              "0 duplicates skipped, 0 rejected, "
+                              "2,001,500 RWF\n");
+    proc_result_cleanup(&res);
+
+    payq(&res, env, "import", good, NULL, NULL);
+    assert_int_equal(res.exit_code, 65);
+    assert_contains(&res.err, "already imported as batch 1");
+    proc_result_cleanup(&res);
+
+    payq(&res, env, "import", bad, NULL, NULL);
+    assert_int_equal(res.exit_code, 65);
+    assert_contains(&res.err, ":2: amount: must be positive (0)\n");
+    proc_result_cleanup(&res);
+
+    payq(&res, env, "approve", "1", NULL, NULL);
+    assert_int_equal(res.exit_code, 0);
+    assert_contains(&res.out, "batch 1 approved");
+    proc_result_cleanup(&res);
+    payq(&res, env, "approve", "77", NULL, NULL);
+    assert_int_equal(res.exit_code, 1);
+    proc_result_cleanup(&res);
+
+    payq(&res, env, "import", "--kind=payout", good, NULL);
+    assert_int_equal(res.exit_code, EXIT_USAGE);
+    proc_result_cleanup(&res);
+    payq(&res, env, "import", NULL, NULL, NULL);
+    assert_int_equal(res.exit_code, EXIT_USAGE);
+    proc_result_cleanup(&res);
+    payq(&res, env, "approve", "x1", NULL, NULL);
+    assert_int_equal(res.exit_code, EXIT_USAGE);
+    proc_result_cleanup(&res);
+    unlink(good);
+    unlink(bad);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, db_setup, db_teardown)
 
 int main(void)
@@ -293,6 +364,7 @@ int main(void)
         T(cli_schema_gate_and_migrate),
         T(cli_refuses_newer_database),
         T(cli_never_logs_secrets),
+        T(cli_import_and_approve),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

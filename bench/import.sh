@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# import.sh: the import benchmark. Times "payq import" of a generated pay
+# file against psql's \copy of the same file into a bare all-text table
+# with a unique index on reference, which is about the fastest any
+# importer could load it, and reports payq's time as a ratio to that.
+#
+# Usage: bench/import.sh   (after "cmake --build build"; needs no server)
+#
+# Each round, alternating, times (a) \copy into the truncated baseline
+# table and (b) payq import into a freshly created and migrated database;
+# the best time of each side counts, and payq's largest peak RSS.
+# Targets: payq/psql time <= 1.5 and payq peak RSS <= 32 MiB. A miss is
+# printed as MISS and still exits 0; the exit status is non-zero only
+# when a step fails to run (or loads the wrong number of rows).
+#
+# Env: PAYQ_BENCH_ROWS           rows in the file (default 1000000)
+#      PAYQ_BENCH_ROUNDS         rounds of each side (default 3)
+#      PAYQ_BENCH_BUILD          build directory (default build)
+#      PAYQ_BENCH_ONLY_BASELINE  1: time psql's \copy only, skip payq
+set -euo pipefail
+
+readonly PROG=import.sh
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly ROOT
+readonly PG=$ROOT/scripts/pg-private
+readonly GNU_TIME=/usr/bin/time
+readonly TARGET_RATIO=1.5
+readonly TARGET_RSS_MIB=32
+readonly COPY_DB=bench_copy
+readonly PAYQ_DB=bench_payq
+
+ROWS=${PAYQ_BENCH_ROWS:-1000000}
+ROUNDS=${PAYQ_BENCH_ROUNDS:-3}
+ONLY_BASELINE=${PAYQ_BENCH_ONLY_BASELINE:-0}
+BUILD=${PAYQ_BENCH_BUILD:-$ROOT/build}
+WORK=""
+FILE=""
+PSQL=""
+# Results: times in centiseconds (GNU time's %e has two decimals).
+ELAPSED_CS=0
+RSS_KIB=0
+BEST_COPY_CS=""
+BEST_PAYQ_CS=""
+MAX_PAYQ_KIB=0
+
+die() {
+    echo "$PROG: $*" >&2
+    exit 1
+}
+
+# Runs on every exit: the server and its directory never outlive us.
+cleanup() {
+    local rc=$?
+    set +e
+    if [[ -n $WORK ]]; then
+        "$PG" stop "$WORK" >/dev/null 2>&1
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+
+check_settings() {
+    [[ $ROWS =~ ^[1-9][0-9]*$ ]] ||
+        die "PAYQ_BENCH_ROWS must be a positive number, not '$ROWS'"
+    [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] ||
+        die "PAYQ_BENCH_ROUNDS must be a positive number, not '$ROUNDS'"
+    [[ $ONLY_BASELINE == [01] ]] ||
+        die "PAYQ_BENCH_ONLY_BASELINE must be 0 or 1"
+}
+
+# The binaries come from the normal build; this script builds nothing.
+check_tools() {
+    local bin
+    local -a need=(payq-gen-fees)
+    ((ONLY_BASELINE)) || need+=(payq)
+    for bin in "${need[@]}"; do
+        [[ -x $BUILD/$bin ]] ||
+            die "$BUILD/$bin not found; run cmake --build build first"
+    done
+    # Bash's own "time" keyword cannot report peak memory.
+    "$GNU_TIME" -f '%e %M' -o /dev/null true 2>/dev/null ||
+        die "GNU time ($GNU_TIME) not found; run scripts/install-deps"
+}
+
+# The psql on PATH may be Debian's wrapper picking another version; use
+# the server's own, as pg-private does.
+find_psql() {
+    local dir
+    for dir in "${PAYQ_PG_BINDIR:-}" /usr/lib/postgresql/15/bin; do
+        if [[ -n $dir && -x $dir/psql ]]; then
+            PSQL=$dir/psql
+            return
+        fi
+    done
+    PSQL=$(command -v psql) ||
+        die "psql not found; run scripts/install-deps"
+}
+
+# The caller's PG* settings must not point us at another server.
+start_postgres() {
+    local var
+    WORK=$(mktemp -d /tmp/payq-bench.XXXXXX)
+    "$PG" start "$WORK" >/dev/null
+    for var in $(compgen -e); do
+        if [[ $var == PG* ]]; then
+            unset "$var"
+        fi
+    done
+    eval "$("$PG" env "$WORK")"
+    unset DATABASE_URL
+}
+
+sql() {
+    local db=$1
+    shift
+    "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"
+}
+
+generate_file() {
+    FILE=$WORK/fees.csv
+    timed "$BUILD/payq-gen-fees" --kind pay --rows "$ROWS" --seed 1 \
+        >"$FILE" || die "payq-gen-fees failed"
+    printf "generated %s rows (%s MiB) in %s s\n" "$ROWS" \
+        "$(mib "$(($(stat -c %s "$FILE") / 1024))")" "$(secs "$ELAPSED_CS")"
+}
+
+# Every column is text: amounts come as 15000 and "15,000" alike.
+create_baseline() {
+    sql postgres -c "create database $COPY_DB"
+    sql "$COPY_DB" <<'EOF'
+create table baseline_jobs (
+    reference text, phone text, amount text, student_id text,
+    student_name text, school text, class text, term text,
+    parent_name text
+);
+create unique index baseline_jobs_reference_idx
+    on baseline_jobs (reference);
+EOF
+}
+
+# A new, migrated database, so no round inherits another's rows.
+fresh_payq_db() {
+    sql postgres -c "set client_min_messages = warning" \
+        -c "drop database if exists $PAYQ_DB" -c "create database $PAYQ_DB"
+    if ! DATABASE_URL="dbname=$PAYQ_DB" "$BUILD/payq" migrate \
+        >"$WORK/migrate.log" 2>&1; then
+        tail -n 20 "$WORK/migrate.log" >&2
+        die "payq migrate failed"
+    fi
+}
+
+# Runs a command under GNU time and sets ELAPSED_CS and RSS_KIB. Its
+# output goes where the caller redirects it; time's goes to a file.
+timed() {
+    local secs
+    "$GNU_TIME" -f '%e %M' -o "$WORK/time.out" "$@" || return
+    read -r secs RSS_KIB <"$WORK/time.out"
+    ELAPSED_CS=$((10#${secs/./}))
+}
+
+# Dirty pages left by the previous step must not be flushed during the
+# next one's timing, or each side would pay for the other.
+checkpoint() {
+    sql postgres -c checkpoint
+}
+
+expect_rows() {
+    local what=$1 db=$2 table=$3 n
+    n=$(sql "$db" -c "select count(*) from $table")
+    ((n == ROWS)) || die "$what loaded $n rows, not $ROWS"
+}
+
+copy_round() {
+    local copy="\\copy baseline_jobs from '$FILE'"
+    copy+=" with (format csv, header true)"
+    sql "$COPY_DB" -c "truncate baseline_jobs"
+    checkpoint
+    if ! timed "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$COPY_DB" -c "$copy" \
+        >"$WORK/copy.log" 2>&1; then
+        tail -n 20 "$WORK/copy.log" >&2
+        die "psql \\copy failed"
+    fi
+    expect_rows "psql \\copy" "$COPY_DB" baseline_jobs
+    if [[ -z $BEST_COPY_CS ]] || ((ELAPSED_CS < BEST_COPY_CS)); then
+        BEST_COPY_CS=$ELAPSED_CS
+    fi
+    printf "  psql \\\\copy   %8s s  %8s MiB\n" "$(secs "$ELAPSED_CS")" \
+        "$(mib "$RSS_KIB")"
+}
+
+payq_round() {
+    local round=$1
+    ((round == 1)) || fresh_payq_db
+    checkpoint
+    if ! DATABASE_URL="dbname=$PAYQ_DB" timed "$BUILD/payq" import "$FILE" \
+        >"$WORK/import.out" 2>"$WORK/import.log"; then
+        tail -n 20 "$WORK/import.log" >&2
+        die "payq import failed"
+    fi
+    expect_rows "payq import" "$PAYQ_DB" jobs
+    if [[ -z $BEST_PAYQ_CS ]] || ((ELAPSED_CS < BEST_PAYQ_CS)); then
+        BEST_PAYQ_CS=$ELAPSED_CS
+    fi
+    if ((RSS_KIB > MAX_PAYQ_KIB)); then
+        MAX_PAYQ_KIB=$RSS_KIB
+    fi
+    printf "  payq import  %8s s  %8s MiB\n" "$(secs "$ELAPSED_CS")" \
+        "$(mib "$RSS_KIB")"
+}
+
+secs() {
+    printf "%d.%02d" $(($1 / 100)) $(($1 % 100))
+}
+
+mib() {
+    awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
+# Prints "PASS" if value <= target, else "MISS".
+verdict() {
+    awk -v v="$1" -v t="$2" \
+        'BEGIN { print ((v + 0 <= t + 0) ? "PASS" : "MISS") }'
+}
+
+report_baseline_only() {
+    echo
+    printf "%-22s %10s\n" rows "$ROWS"
+    printf "%-22s %10s   best of %d\n" "psql \\copy seconds" \
+        "$(secs "$BEST_COPY_CS")" "$ROUNDS"
+    printf "%-22s %10s\n" "payq import seconds" skipped
+    echo "import: ratio=- rss_mib=- SKIPPED (PAYQ_BENCH_ONLY_BASELINE=1)"
+}
+
+report() {
+    local ratio rss ratio_ok rss_ok result=PASS why=""
+    # Below 10 ms GNU time reads 0.00; don't divide by it.
+    ratio=$(awk -v p="$BEST_PAYQ_CS" -v c="$BEST_COPY_CS" \
+        'BEGIN { printf "%.2f", p / (c > 0 ? c : 1) }')
+    rss=$(mib "$MAX_PAYQ_KIB")
+    ratio_ok=$(verdict "$ratio" "$TARGET_RATIO")
+    rss_ok=$(verdict "$rss" "$TARGET_RSS_MIB")
+    [[ $ratio_ok == PASS ]] || why+=" ratio > $TARGET_RATIO"
+    [[ $rss_ok == PASS ]] || why+=" rss > $TARGET_RSS_MIB MiB"
+    [[ -z $why ]] || result="MISS (${why# })"
+    echo
+    printf "%-22s %10s\n" rows "$ROWS"
+    printf "%-22s %10s   best of %d\n" "psql \\copy seconds" \
+        "$(secs "$BEST_COPY_CS")" "$ROUNDS"
+    printf "%-22s %10s   best of %d\n" "payq import seconds" \
+        "$(secs "$BEST_PAYQ_CS")" "$ROUNDS"
+    printf "%-22s %10s   target <= %s  %s\n" "ratio payq/psql" \
+        "$ratio" "$TARGET_RATIO" "$ratio_ok"
+    printf "%-22s %10s   target <= %s   %s\n" "payq peak RSS MiB" \
+        "$rss" "$TARGET_RSS_MIB" "$rss_ok"
+    echo "payq said: $(tail -n 1 "$WORK/import.out")"
+    echo "import: ratio=$ratio rss_mib=$rss $result"
+}
+
+main() {
+    local round
+    cd "$ROOT"
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+
+    check_settings
+    check_tools
+    find_psql
+    start_postgres
+    generate_file
+    create_baseline
+    ((ONLY_BASELINE)) || fresh_payq_db
+    for ((round = 1; round <= ROUNDS; round++)); do
+        echo "round $round of $ROUNDS"
+        copy_round
+        ((ONLY_BASELINE)) || payq_round "$round"
+    done
+    if ((ONLY_BASELINE)); then
+        report_baseline_only
+    else
+        report
+    fi
+}
+
+main "$@"

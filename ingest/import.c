@@ -1,0 +1,711 @@
+/*
+ * One file, one batch, one transaction. See import.h for the order of
+ * work; each step below is one function, run in that order by
+ * ingest_import_file(). Nothing holds a row in memory beyond the one
+ * being read: valid rows go to the COPY stream in 64 KiB pieces, rejected
+ * ones to a temporary file that is copied into import_errors at the end.
+ */
+#include "ingest/import.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/digest.h"
+#include "core/log.h"
+#include "db/conn.h"
+#include "ingest/columns.h"
+#include "ingest/fields.h"
+#include "ingest/progress.h"
+#include "ingest/reader.h"
+#include "ingest/stage.h"
+
+enum {
+    COPY_FLUSH_AT = 64 * 1024, /* bytes gathered before PQputCopyData */
+    COPY_BUF_MAX = 1024 * 1024, /* one row can never come near this */
+    VALUE_SHOWN_MAX = 40,      /* bytes of a bad value echoed back */
+};
+
+struct import {
+    PGconn *conn;
+    const char *path;
+    const struct ingest_options *opts;
+    struct ingest_result *res;
+    int fd;
+    char sha256[DIGEST_SHA256_HEX_SIZE];
+    unsigned long long size;
+    struct ingest_reader *reader;
+    struct ingest_columns cols;
+    struct ingest_stage_opts stage;
+    struct buf copy;          /* COPY text not yet sent */
+    FILE *rejects;            /* import_errors rows in COPY text */
+    long long errors;         /* problems found, shown or not */
+    long long staged;         /* rows sent to staging */
+    struct ingest_progress progress;
+    bool in_transaction;
+};
+
+/* ---- reporting ------------------------------------------------------ */
+
+/* Appends a value for display: printable, at most VALUE_SHOWN_MAX bytes. */
+static void show_value(FILE *out, const char *v, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len && i < VALUE_SHOWN_MAX; i++) {
+        unsigned char c = (unsigned char)v[i];
+
+        if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+    if (len > VALUE_SHOWN_MAX)
+        fputs("...", out);
+}
+
+/* FILE:LINE: COLUMN: problem (value), the first INGEST_ERRORS_SHOWN. */
+static void report(struct import *imp, long line, const char *column,
+                   const char *problem, const char *value, size_t len)
+{
+    FILE *out = imp->opts->report;
+
+    imp->errors++;
+    if (out == NULL || imp->errors > imp->opts->errors_shown)
+        return;
+    fprintf(out, "%s:%ld: %s: %s (", imp->path, line, column, problem);
+    show_value(out, value, len);
+    fputs(")\n", out);
+}
+
+static void report_total(struct import *imp)
+{
+    if (imp->opts->report != NULL && imp->errors > imp->opts->errors_shown)
+        fprintf(imp->opts->report, "%s: %lld more errors not shown\n",
+                imp->path, imp->errors - imp->opts->errors_shown);
+}
+
+/* ---- rejected rows --------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s, or 0 (NUL counts invalid). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len;
+    size_t i;
+    unsigned cp;
+
+    if (s[0] >= 0x01 && s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+/*
+ * Writes raw as COPY text that PostgreSQL will store: bytes that are not
+ * UTF-8 (or NUL) become the four characters \xNN, so the rejected row is
+ * kept faithfully and readably.
+ */
+static void write_raw(FILE *out, const char *raw, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)raw;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t len = utf8_len(s + i, n - i);
+
+        if (len == 0) {
+            fprintf(out, "\\\\x%02x", s[i]);
+            i++;
+        } else if (s[i] == '\\' || s[i] == '\t' || s[i] == '\n' ||
+                   s[i] == '\r') {
+            fputs(s[i] == '\\' ? "\\\\" : s[i] == '\t' ? "\\t"
+                  : s[i] == '\n' ? "\\n" : "\\r", out);
+            i++;
+        } else {
+            fwrite(s + i, 1, len, out);
+            i += len;
+        }
+    }
+}
+
+/* Queues one import_errors row (--skip-invalid only). */
+static void reject(struct import *imp, long line, const char *column,
+                   const char *raw, size_t raw_len, const char *reason)
+{
+    if (imp->rejects == NULL)
+        return;
+    fprintf(imp->rejects, "%lld\t%ld\t", imp->res->batch_id, line);
+    write_raw(imp->rejects, column, strlen(column));
+    fputc('\t', imp->rejects);
+    write_raw(imp->rejects, raw, raw_len);
+    fputc('\t', imp->rejects);
+    write_raw(imp->rejects, reason, strlen(reason));
+    fputc('\n', imp->rejects);
+}
+
+/* ---- database steps -------------------------------------------------- */
+
+/* Runs sql with text parameters; the caller clears *out (may be NULL). */
+static enum payq_err run(struct import *imp, const char *sql, int n,
+                         const char *const *params, const char *what,
+                         PGresult **out)
+{
+    PGresult *res = PQexecParams(imp->conn, sql, n, NULL, params, NULL,
+                                 NULL, 0);
+    enum payq_err err = db_result_check(imp->conn, res, what);
+
+    if (out != NULL && err == PAYQ_OK)
+        *out = res;
+    else
+        PQclear(res);
+    return err;
+}
+
+static long long value_ll(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/*
+ * Begins the transaction and, under a lock on the file's digest, looks
+ * for an earlier batch of the same file.
+ */
+static enum payq_err begin_and_check_repeat(struct import *imp)
+{
+    const char *params[2] = { imp->sha256, imp->path };
+    PGresult *res = NULL;
+    enum payq_err err;
+
+    err = db_exec(imp->conn, "begin", "begin the import");
+    if (err != PAYQ_OK)
+        return err;
+    imp->in_transaction = true;
+    err = run(imp, "select pg_advisory_xact_lock(hashtextextended($1, 0))",
+              1, params, "lock the file's digest", NULL);
+    if (err == PAYQ_OK)
+        err = run(imp, "select id, file_name = $2 from batches"
+                       " where file_sha256 = $1 order by id limit 1",
+                  2, params, "look for an earlier import", &res);
+    if (err != PAYQ_OK)
+        return err;
+    if (PQntuples(res) == 1) {
+        imp->res->earlier_batch = value_ll(res, 0, 0);
+        imp->res->earlier_same_path = PQgetvalue(res, 0, 1)[0] == 't';
+    }
+    PQclear(res);
+    if (imp->res->earlier_batch > 0 && !imp->opts->force) {
+        if (imp->opts->report != NULL)
+            fprintf(imp->opts->report,
+                    "%s: already imported as batch %lld (same SHA-256); "
+                    "use --force to import it again\n",
+                    imp->path, imp->res->earlier_batch);
+        return PAYQ_ERR_DATA;
+    }
+    return PAYQ_OK;
+}
+
+static const char *batch_kind(const struct import *imp)
+{
+    if (imp->cols.index[INGEST_COL_KIND] >= 0)
+        return "mixed";
+    return job_kind_name(imp->opts->kind);
+}
+
+static enum payq_err insert_batch(struct import *imp)
+{
+    char size[24];
+    const char *params[6];
+    PGresult *res = NULL;
+    enum payq_err err;
+
+    snprintf(size, sizeof(size), "%llu", imp->size);
+    params[0] = imp->path;
+    params[1] = size;
+    params[2] = imp->sha256;
+    params[3] = batch_kind(imp);
+    params[4] = imp->opts->force ? "t" : "f";
+    params[5] = imp->opts->hold ? NULL : imp->opts->actor;
+    err = run(imp,
+              "insert into batches (file_name, file_size, file_sha256,"
+              " kind, forced, approved_at, approved_by) values ($1, $2,"
+              " $3, $4, $5, case when $6::text is null then null"
+              " else now() end, $6) returning id",
+              6, params, "create the batch", &res);
+    if (err != PAYQ_OK)
+        return err;
+    imp->res->batch_id = value_ll(res, 0, 0);
+    PQclear(res);
+    return PAYQ_OK;
+}
+
+static enum payq_err create_staging(struct import *imp)
+{
+    return db_exec(imp->conn,
+                   "create temporary table import_staging ("
+                   " line integer not null, kind text not null,"
+                   " phone text not null, amount bigint not null,"
+                   " withdraw_charge bigint not null, reason text,"
+                   " depositor_name text, reference text not null,"
+                   " metadata jsonb not null, raw text)"
+                   " on commit drop",
+                   "create the staging table");
+}
+
+/* ---- the file -------------------------------------------------------- */
+
+static enum payq_err open_and_digest(struct import *imp)
+{
+    struct stat st;
+
+    imp->fd = open(imp->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (imp->fd < 0 || fstat(imp->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (imp->opts->report != NULL)
+            fprintf(imp->opts->report, "%s: cannot read: %s\n", imp->path,
+                    imp->fd < 0 || errno != 0 ? strerror(errno)
+                                              : "not a regular file");
+        return PAYQ_ERR_IO;
+    }
+    if (digest_sha256_fd(imp->fd, imp->sha256, &imp->size) != PAYQ_OK ||
+        lseek(imp->fd, 0, SEEK_SET) != 0) {
+        if (imp->opts->report != NULL)
+            fprintf(imp->opts->report, "%s: cannot read: %s\n", imp->path,
+                    strerror(errno));
+        return PAYQ_ERR_IO;
+    }
+    return PAYQ_OK;
+}
+
+/* Reports a fatal reader error, or an I/O failure, for the whole file. */
+static enum payq_err reader_failed(struct import *imp, enum payq_err err)
+{
+    if (err == PAYQ_ERR_DATA)
+        report(imp, ingest_reader_error_line(imp->reader), "-",
+               ingest_reader_error(imp->reader), "", 0);
+    else if (imp->opts->report != NULL)
+        fprintf(imp->opts->report, "%s: cannot read: %s\n", imp->path,
+                payq_err_str(err));
+    return err == PAYQ_ERR_NOMEM ? err : PAYQ_ERR_DATA;
+}
+
+static enum payq_err read_header(struct import *imp)
+{
+    struct ingest_row header;
+    const char *column = "";
+    const char *problem;
+    enum payq_err err;
+
+    err = ingest_reader_create_fd(imp->fd, imp->opts->delimiter,
+                                  &imp->reader);
+    if (err != PAYQ_OK)
+        return err;
+    err = ingest_reader_next(imp->reader, &header);
+    if (err == PAYQ_ERR_NOT_FOUND) {
+        report(imp, 1, "-", "no header row: the file is empty", "", 0);
+        return PAYQ_ERR_DATA;
+    }
+    if (err != PAYQ_OK)
+        return reader_failed(imp, err);
+    problem = ingest_columns_map(&imp->cols, &header, imp->opts->kind,
+                                 &column);
+    if (problem != NULL) {
+        report(imp, header.line, column[0] != '\0' ? column : "-",
+               problem, header.raw, header.raw_len);
+        return PAYQ_ERR_DATA;
+    }
+    return PAYQ_OK;
+}
+
+/* ---- streaming rows into staging ------------------------------------- */
+
+static enum payq_err copy_flush(struct import *imp)
+{
+    if (imp->copy.len == 0)
+        return PAYQ_OK;
+    if (PQputCopyData(imp->conn, imp->copy.data, (int)imp->copy.len) != 1) {
+        log_error("cannot send rows to the database",
+                  LOG_STR("file", imp->path),
+                  LOG_STR("reason", PQerrorMessage(imp->conn)));
+        return PAYQ_ERR_DB_CONNECT;
+    }
+    buf_reset(&imp->copy);
+    return PAYQ_OK;
+}
+
+/* Validates one data row and stages it, or reports and rejects it. */
+static enum payq_err take_row(struct import *imp,
+                              const struct ingest_row *row)
+{
+    struct ingest_problem p;
+    long long amount = 0;
+    enum job_kind kind;
+    enum payq_err err;
+
+    imp->res->rows++;
+    err = ingest_stage_row(&imp->cols, row, &imp->stage, &imp->copy, &p,
+                           &amount, &kind);
+    if (err == PAYQ_ERR_DATA) {
+        report(imp, row->line, p.column, p.problem, p.value, p.value_len);
+        reject(imp, row->line, p.column, row->raw, row->raw_len, p.problem);
+        imp->res->rejected++;
+        return PAYQ_OK;
+    }
+    if (err != PAYQ_OK)
+        return err;
+    imp->staged++;
+    /* Strict mode stops sending once a row failed: it will roll back. */
+    if (imp->errors > 0 && !imp->opts->skip_invalid)
+        buf_reset(&imp->copy);
+    if (imp->copy.len >= COPY_FLUSH_AT)
+        return copy_flush(imp);
+    return PAYQ_OK;
+}
+
+static enum payq_err copy_rows(struct import *imp)
+{
+    struct ingest_row row;
+    enum payq_err err = PAYQ_OK;
+
+    while (err == PAYQ_OK) {
+        err = ingest_reader_next(imp->reader, &row);
+        if (err == PAYQ_ERR_NOT_FOUND)
+            return copy_flush(imp);
+        if (err != PAYQ_OK)
+            return reader_failed(imp, err);
+        err = take_row(imp, &row);
+        if (imp->opts->progress)
+            ingest_progress_update(&imp->progress,
+                                   ingest_reader_offset(imp->reader),
+                                   imp->res->rows);
+    }
+    return err;
+}
+
+/* Ends the COPY: committed to staging, or abandoned with a reason. */
+static enum payq_err copy_end(struct import *imp, enum payq_err err)
+{
+    const char *abandon = NULL;
+    PGresult *res;
+    enum payq_err end_err;
+
+    if (err != PAYQ_OK || (imp->errors > 0 && !imp->opts->skip_invalid))
+        abandon = "payq import refused the file";
+    if (PQputCopyEnd(imp->conn, abandon) != 1)
+        return PAYQ_ERR_DB_CONNECT;
+    res = PQgetResult(imp->conn);
+    end_err = abandon != NULL ? PAYQ_OK
+                              : db_result_check(imp->conn, res,
+                                                "copy rows to staging");
+    PQclear(res);
+    while ((res = PQgetResult(imp->conn)) != NULL)
+        PQclear(res);
+    return err != PAYQ_OK ? err : end_err;
+}
+
+static enum payq_err stream_rows(struct import *imp)
+{
+    PGresult *res;
+    enum payq_err err;
+
+    res = PQexec(imp->conn, "copy import_staging from stdin");
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        err = db_result_check(imp->conn, res, "start copying rows");
+        PQclear(res);
+        return err != PAYQ_OK ? err : PAYQ_ERR_DB;
+    }
+    PQclear(res);
+    if (imp->opts->progress)
+        ingest_progress_init(&imp->progress, imp->path, imp->size);
+    err = copy_rows(imp);
+    if (imp->opts->progress)
+        ingest_progress_finish(&imp->progress);
+    return copy_end(imp, err);
+}
+
+/* ---- after staging --------------------------------------------------- */
+
+/*
+ * References repeated inside the file: every occurrence after the first
+ * is a row error naming the first's line, and leaves the staging table.
+ */
+static enum payq_err drop_repeats_in_file(struct import *imp)
+{
+    PGresult *res = NULL;
+    char reason[64];
+    enum payq_err err;
+    int i;
+
+    err = run(imp,
+              "with firsts as (select reference, min(line) as first_line"
+              " from import_staging group by reference"
+              " having count(*) > 1)"
+              " delete from import_staging s using firsts f"
+              " where s.reference = f.reference and s.line <> f.first_line"
+              " returning s.line, f.first_line, s.reference,"
+              " coalesce(s.raw, '')",
+              0, NULL, "find references repeated in the file", &res);
+    if (err != PAYQ_OK)
+        return err;
+    for (i = 0; i < PQntuples(res); i++) {
+        const char *ref = PQgetvalue(res, i, 2);
+
+        snprintf(reason, sizeof(reason), "reference repeats line %s",
+                 PQgetvalue(res, i, 1));
+        report(imp, strtol(PQgetvalue(res, i, 0), NULL, 10), "reference",
+               reason, ref, strlen(ref));
+        reject(imp, strtol(PQgetvalue(res, i, 0), NULL, 10), "reference",
+               PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3),
+               reason);
+    }
+    imp->res->rejected += PQntuples(res);
+    imp->staged -= PQntuples(res);
+    PQclear(res);
+    return PAYQ_OK;
+}
+
+/* One INSERT ... SELECT; the unique index turns repeats into skips. */
+static enum payq_err insert_jobs(struct import *imp)
+{
+    char batch[24];
+    const char *params[1] = { batch };
+    PGresult *res = NULL;
+    enum payq_err err;
+
+    snprintf(batch, sizeof(batch), "%lld", imp->res->batch_id);
+    err = run(imp,
+              "with ins as (insert into jobs (batch_id, kind, phone,"
+              " amount, withdraw_charge, reason, depositor_name,"
+              " reference, metadata) select $1, kind, phone, amount,"
+              " withdraw_charge, reason, depositor_name, reference,"
+              " metadata from import_staging"
+              " on conflict (reference) do nothing returning amount)"
+              " select count(*), coalesce(sum(amount), 0) from ins",
+              1, params, "create the jobs", &res);
+    if (err != PAYQ_OK)
+        return err;
+    imp->res->accepted = value_ll(res, 0, 0);
+    imp->res->amount = value_ll(res, 0, 1);
+    imp->res->duplicates = imp->staged - imp->res->accepted;
+    PQclear(res);
+    return PAYQ_OK;
+}
+
+/* Lists the rows skipped as duplicates of earlier batches (--verbose). */
+static enum payq_err list_duplicates(struct import *imp)
+{
+    char batch[24];
+    const char *params[1] = { batch };
+    PGresult *res = NULL;
+    enum payq_err err;
+    int i;
+
+    if (!imp->opts->verbose || imp->res->duplicates == 0 ||
+        imp->opts->report == NULL)
+        return PAYQ_OK;
+    snprintf(batch, sizeof(batch), "%lld", imp->res->batch_id);
+    err = run(imp,
+              "select s.line, s.reference, j.batch_id from import_staging s"
+              " join jobs j on j.reference = s.reference"
+              " where j.batch_id <> $1 order by s.line",
+              1, params, "list duplicate references", &res);
+    if (err != PAYQ_OK)
+        return err;
+    for (i = 0; i < PQntuples(res); i++)
+        fprintf(imp->opts->report,
+                "%s:%s: reference: duplicate of batch %s, skipped (%s)\n",
+                imp->path, PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
+                PQgetvalue(res, i, 1));
+    PQclear(res);
+    return PAYQ_OK;
+}
+
+/* Copies the queued rejected rows into import_errors. */
+static enum payq_err record_rejects(struct import *imp)
+{
+    char chunk[16384];
+    PGresult *res;
+    size_t n;
+    enum payq_err err = PAYQ_OK;
+
+    if (imp->rejects == NULL || imp->res->rejected == 0)
+        return PAYQ_OK;
+    res = PQexec(imp->conn, "copy import_errors (batch_id, line_no,"
+                            " column_name, raw_text, reason) from stdin");
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        err = db_result_check(imp->conn, res, "record rejected rows");
+        PQclear(res);
+        return err != PAYQ_OK ? err : PAYQ_ERR_DB;
+    }
+    PQclear(res);
+    rewind(imp->rejects);
+    while (err == PAYQ_OK && (n = fread(chunk, 1, sizeof(chunk),
+                                        imp->rejects)) > 0)
+        if (PQputCopyData(imp->conn, chunk, (int)n) != 1)
+            err = PAYQ_ERR_DB_CONNECT;
+    if (PQputCopyEnd(imp->conn, err == PAYQ_OK ? NULL : "failed") != 1)
+        return PAYQ_ERR_DB_CONNECT;
+    res = PQgetResult(imp->conn);
+    if (err == PAYQ_OK)
+        err = db_result_check(imp->conn, res, "record rejected rows");
+    PQclear(res);
+    while ((res = PQgetResult(imp->conn)) != NULL)
+        PQclear(res);
+    return err;
+}
+
+static enum payq_err finish_batch(struct import *imp)
+{
+    const struct ingest_result *r = imp->res;
+    char v[6][24];
+    const char *params[6];
+    int i;
+
+    snprintf(v[0], sizeof(v[0]), "%lld", r->batch_id);
+    snprintf(v[1], sizeof(v[1]), "%lld", r->rows);
+    snprintf(v[2], sizeof(v[2]), "%lld", r->accepted);
+    snprintf(v[3], sizeof(v[3]), "%lld", r->duplicates);
+    snprintf(v[4], sizeof(v[4]), "%lld", r->rejected);
+    snprintf(v[5], sizeof(v[5]), "%lld", r->amount);
+    for (i = 0; i < 6; i++)
+        params[i] = v[i];
+    return run(imp,
+               "update batches set rows_total = $2, rows_accepted = $3,"
+               " rows_duplicate = $4, rows_rejected = $5,"
+               " amount_total = $6 where id = $1",
+               6, params, "record the batch's counts", NULL);
+}
+
+/* Wakes idle workers: delivered only if the transaction commits. */
+static enum payq_err notify_workers(struct import *imp)
+{
+    char batch[24];
+    const char *params[1] = { batch };
+
+    if (imp->opts->hold || imp->res->accepted == 0)
+        return PAYQ_OK;
+    snprintf(batch, sizeof(batch), "%lld", imp->res->batch_id);
+    return run(imp, "select pg_notify('" QUEUE_NOTIFY_CHANNEL "', $1)", 1,
+               params, "notify the workers", NULL);
+}
+
+/* ---- the whole import ------------------------------------------------ */
+
+void ingest_options_init(struct ingest_options *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->kind = JOB_KIND_PAY;
+    opts->min_amount = INGEST_AMOUNT_MIN_DEFAULT;
+    opts->max_amount = INGEST_AMOUNT_MAX_DEFAULT;
+    opts->actor = "payq";
+    opts->report = stderr;
+    opts->errors_shown = INGEST_ERRORS_SHOWN;
+}
+
+static enum payq_err import_prepare(struct import *imp)
+{
+    enum payq_err err = open_and_digest(imp);
+
+    if (err == PAYQ_OK)
+        err = read_header(imp);
+    if (err == PAYQ_OK && imp->opts->skip_invalid) {
+        imp->rejects = tmpfile();
+        if (imp->rejects == NULL)
+            err = PAYQ_ERR_IO;
+    }
+    imp->stage.default_kind = imp->opts->kind;
+    imp->stage.min_amount = imp->opts->min_amount;
+    imp->stage.max_amount = imp->opts->max_amount;
+    imp->stage.keep_raw = imp->opts->skip_invalid;
+    return err;
+}
+
+/* Everything between BEGIN and the decision to commit. */
+static enum payq_err import_in_transaction(struct import *imp)
+{
+    enum payq_err err = begin_and_check_repeat(imp);
+
+    if (err == PAYQ_OK)
+        err = insert_batch(imp);
+    if (err == PAYQ_OK)
+        err = create_staging(imp);
+    if (err == PAYQ_OK)
+        err = stream_rows(imp);
+    /* A strict import with errors abandoned its COPY: nothing to check. */
+    if (err == PAYQ_OK && (imp->errors == 0 || imp->opts->skip_invalid))
+        err = drop_repeats_in_file(imp);
+    if (err == PAYQ_OK && imp->errors > 0 && !imp->opts->skip_invalid)
+        err = PAYQ_ERR_DATA;
+    if (err == PAYQ_OK)
+        err = insert_jobs(imp);
+    if (err == PAYQ_OK)
+        err = list_duplicates(imp);
+    if (err == PAYQ_OK)
+        err = record_rejects(imp);
+    if (err == PAYQ_OK)
+        err = finish_batch(imp);
+    if (err == PAYQ_OK)
+        err = notify_workers(imp);
+    return err;
+}
+
+static enum payq_err import_end(struct import *imp, enum payq_err err)
+{
+    bool commit = err == PAYQ_OK && !imp->opts->dry_run;
+
+    if (!imp->in_transaction)
+        return err;
+    if (commit) {
+        err = db_exec(imp->conn, "commit", "commit the import");
+    } else if (PQstatus(imp->conn) == CONNECTION_OK) {
+        PQclear(PQexec(imp->conn, "rollback"));
+    }
+    if (!commit || err != PAYQ_OK)
+        imp->res->batch_id = 0;
+    return err;
+}
+
+enum payq_err ingest_import_file(PGconn *conn, const char *path,
+                                 const struct ingest_options *opts,
+                                 struct ingest_result *res)
+{
+    struct import imp = {
+        .conn = conn, .path = path, .opts = opts, .res = res, .fd = -1,
+    };
+    enum payq_err err;
+
+    memset(res, 0, sizeof(*res));
+    buf_init(&imp.copy, COPY_BUF_MAX);
+    err = import_prepare(&imp);
+    if (err == PAYQ_OK)
+        err = import_in_transaction(&imp);
+    err = import_end(&imp, err);
+    report_total(&imp);
+
+    ingest_reader_destroy(imp.reader);
+    buf_cleanup(&imp.copy);
+    if (imp.rejects != NULL)
+        fclose(imp.rejects);
+    if (imp.fd >= 0)
+        close(imp.fd);
+    return err;
+}
