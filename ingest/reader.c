@@ -52,6 +52,7 @@
 #ifndef INGEST_READER_CHUNK
 #define INGEST_READER_CHUNK 65536
 #endif
+_Static_assert(INGEST_READER_CHUNK >= 16, "a chunk must hold the BOM");
 
 /*
  * libcsv's buffer may grow two bytes past INGEST_PARSE_MAX: it keeps a
