@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -639,32 +640,57 @@ static enum payq_err import_prepare(struct import *imp)
     return err;
 }
 
-/* Everything between BEGIN and the decision to commit. */
+/* Runs one step and logs how long it took, at debug level. */
+static enum payq_err timed(struct import *imp, const char *name,
+                           enum payq_err (*step)(struct import *))
+{
+    struct timespec a;
+    struct timespec b;
+    enum payq_err err;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    err = step(imp);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    log_debug("import step done", LOG_STR("file", imp->path),
+              LOG_STR("step", name),
+              LOG_INT("ms", (b.tv_sec - a.tv_sec) * 1000 +
+                                (b.tv_nsec - a.tv_nsec) / 1000000));
+    return err;
+}
+
+/* A strict import with errors abandoned its COPY: nothing to check. */
+static enum payq_err check_repeats(struct import *imp)
+{
+    if (imp->errors > 0 && !imp->opts->skip_invalid)
+        return PAYQ_ERR_DATA;
+    return drop_repeats_in_file(imp);
+}
+
+/* Everything between BEGIN and the decision to commit, in order. */
 static enum payq_err import_in_transaction(struct import *imp)
 {
-    enum payq_err err = begin_and_check_repeat(imp);
+    static const struct {
+        const char *name;
+        enum payq_err (*run)(struct import *);
+    } steps[] = {
+        { "check_repeat", begin_and_check_repeat },
+        { "insert_batch", insert_batch },
+        { "create_staging", create_staging },
+        { "stream_rows", stream_rows },
+        { "check_repeats_in_file", check_repeats },
+        { "insert_jobs", insert_jobs },
+        { "list_duplicates", list_duplicates },
+        { "record_rejects", record_rejects },
+        { "finish_batch", finish_batch },
+        { "notify_workers", notify_workers },
+    };
+    enum payq_err err = PAYQ_OK;
+    size_t i;
 
-    if (err == PAYQ_OK)
-        err = insert_batch(imp);
-    if (err == PAYQ_OK)
-        err = create_staging(imp);
-    if (err == PAYQ_OK)
-        err = stream_rows(imp);
-    /* A strict import with errors abandoned its COPY: nothing to check. */
-    if (err == PAYQ_OK && (imp->errors == 0 || imp->opts->skip_invalid))
-        err = drop_repeats_in_file(imp);
+    for (i = 0; err == PAYQ_OK && i < sizeof(steps) / sizeof(steps[0]); i++)
+        err = timed(imp, steps[i].name, steps[i].run);
     if (err == PAYQ_OK && imp->errors > 0 && !imp->opts->skip_invalid)
         err = PAYQ_ERR_DATA;
-    if (err == PAYQ_OK)
-        err = insert_jobs(imp);
-    if (err == PAYQ_OK)
-        err = list_duplicates(imp);
-    if (err == PAYQ_OK)
-        err = record_rejects(imp);
-    if (err == PAYQ_OK)
-        err = finish_batch(imp);
-    if (err == PAYQ_OK)
-        err = notify_workers(imp);
     return err;
 }
 

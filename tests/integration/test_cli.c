@@ -3,6 +3,7 @@
  * gate, and that no secret ever reaches its output at any log level.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -352,6 +354,50 @@ static void cli_import_and_approve(void **state)
     unlink(bad);
 }
 
+/* payq import --watch imports a dropped file and stops on SIGTERM. */
+static void cli_import_watch_inbox(void **state)
+{
+    const struct testdb *db = *state;
+    char url[128];
+    char dir[] = "/tmp/payq-cli-inbox.XXXXXX";
+    char file[96];
+    char done[128];
+    char log[96];
+    const char *env[] = { url, NULL };
+    const char *argv[] = { proc_payq_path(), "import", "--watch", dir,
+                           "--settle", "0", NULL };
+    struct proc_result res;
+    FILE *f;
+    int pid;
+    int i;
+
+    snprintf(url, sizeof(url), "DATABASE_URL=%s", db->conninfo);
+    payq(&res, env, "migrate", NULL, NULL, NULL);
+    assert_int_equal(res.exit_code, 0);
+    proc_result_cleanup(&res);
+    assert_non_null(mkdtemp(dir));
+    snprintf(log, sizeof(log), "%s.log", dir);
+    pid = proc_start(argv, env, log);
+
+    snprintf(file, sizeof(file), "%s/drop.csv", dir);
+    f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("reference,phone,amount\nW1,0788123456,1000\n", f);
+    fclose(f);
+    snprintf(done, sizeof(done), "%s/imported/drop.csv", dir);
+    for (i = 0; i < 100 && access(done, F_OK) != 0; i++) {
+        struct timespec tenth = { 0, 100 * 1000 * 1000 };
+
+        nanosleep(&tenth, NULL);
+    }
+    assert_int_equal(access(done, F_OK), 0);
+
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(proc_wait(pid), 0);
+    snprintf(done, sizeof(done), "rm -rf %s %s", dir, log);
+    assert_int_equal(system(done), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, db_setup, db_teardown)
 
 int main(void)
@@ -365,6 +411,7 @@ int main(void)
         T(cli_refuses_newer_database),
         T(cli_never_logs_secrets),
         T(cli_import_and_approve),
+        T(cli_import_watch_inbox),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

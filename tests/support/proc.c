@@ -125,6 +125,37 @@ void proc_run(const char *const *argv, const char *const *env,
                                        : 128 + WTERMSIG(status);
 }
 
+int proc_start(const char *const *argv, const char *const *env,
+               const char *log_path)
+{
+    posix_spawn_file_actions_t actions;
+    char *child_env[ENV_MAX];
+    pid_t pid;
+    int rc;
+
+    build_env(env, child_env);
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, log_path,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    rc = posix_spawn(&pid, argv[0], &actions, NULL, (char *const *)argv,
+                     child_env);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0)
+        fail_msg("cannot start %s: %s", argv[0], strerror(rc));
+    return (int)pid;
+}
+
+int proc_wait(int pid)
+{
+    int status = 0;
+
+    while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 void proc_result_cleanup(struct proc_result *res)
 {
     buf_cleanup(&res->out);

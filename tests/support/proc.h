@@ -25,6 +25,17 @@ struct proc_result {
 void proc_run(const char *const *argv, const char *const *env,
               struct proc_result *res);
 
+/*
+ * Starts argv[0] in the background with the same environment changes as
+ * proc_run(); its output goes to log_path (created or truncated). Returns
+ * its pid; fails the test if it cannot be started.
+ */
+int proc_start(const char *const *argv, const char *const *env,
+               const char *log_path);
+
+/* Waits for pid to exit; returns its status as proc_run() reports it. */
+int proc_wait(int pid);
+
 /* Frees the captured output. */
 void proc_result_cleanup(struct proc_result *res);
 
