@@ -363,6 +363,7 @@ static void cli_import_watch_inbox(void **state)
     char file[96];
     char done[128];
     char log[96];
+    char cmd[256];
     const char *env[] = { url, NULL };
     const char *argv[] = { proc_payq_path(), "import", "--watch", dir,
                            "--settle", "0", NULL };
@@ -394,8 +395,8 @@ static void cli_import_watch_inbox(void **state)
 
     assert_int_equal(kill(pid, SIGTERM), 0);
     assert_int_equal(proc_wait(pid), 0);
-    snprintf(done, sizeof(done), "rm -rf %s %s", dir, log);
-    assert_int_equal(system(done), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s %s", dir, log);
+    assert_int_equal(system(cmd), 0);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, db_setup, db_teardown)
