@@ -238,11 +238,16 @@ int cmd_import(struct cli *cli, int argc, char **argv)
     int opt;
 
     ingest_options_init(&opts);
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
-        if (!cli_global_option(cli, opt, optarg) &&
-            !watch_option(&watch, opt, optarg, &bad) &&
-            (bad != NULL || !import_option(&opts, opt, optarg, &bad)))
-            return cli_usage_error(cli, "%s", bad);
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        bad = NULL;
+        if (cli_global_option(cli, opt, optarg) ||
+            watch_option(&watch, opt, optarg, &bad))
+            continue;
+        if (bad == NULL && import_option(&opts, opt, optarg, &bad))
+            continue;
+        return cli_usage_error(cli, "%s",
+                               bad != NULL ? bad : "invalid option");
+    }
     if (cli->help) {
         write_help(stdout);
         return 0;

@@ -316,7 +316,8 @@ static void cli_import_and_approve(void **state)
     assert_int_equal(res.exit_code, 0);
     proc_result_cleanup(&res);
 
-    payq(&res, env, "import", "--hold", good, NULL);
+    /* Several options together, each applied. */
+    payq(&res, env, "import", "--kind=pay", "--hold", good);
     assert_int_equal(res.exit_code, 0);
     assert_contains(&res.out, ": batch 1 (held): 2 rows accepted, "
                               "0 duplicates skipped, 0 rejected, "
