@@ -447,36 +447,45 @@ static enum payq_err stream_rows(struct import *imp)
 
 /*
  * References repeated inside the file: every occurrence after the first
- * is a row error naming the first's line, and leaves the staging table.
+ * is a row error naming the first's line. With --skip-invalid they leave
+ * the staging table before the insert (so the first is the one kept);
+ * a strict import only looks, and fails.
  */
-static enum payq_err drop_repeats_in_file(struct import *imp)
+static const char REPEATS_DELETE_SQL[] =
+    "with firsts as (select reference, min(line) as first_line"
+    " from import_staging group by reference having count(*) > 1)"
+    " delete from import_staging s using firsts f"
+    " where s.reference = f.reference and s.line <> f.first_line"
+    " returning s.line, f.first_line, s.reference, coalesce(s.raw, '')";
+
+static const char REPEATS_SELECT_SQL[] =
+    "with firsts as (select reference, min(line) as first_line"
+    " from import_staging group by reference having count(*) > 1)"
+    " select s.line, f.first_line, s.reference, ''"
+    " from import_staging s join firsts f on s.reference = f.reference"
+    " where s.line <> f.first_line order by s.line";
+
+static enum payq_err find_repeats_in_file(struct import *imp,
+                                          const char *sql)
 {
     PGresult *res = NULL;
     char reason[64];
     enum payq_err err;
     int i;
 
-    err = run(imp,
-              "with firsts as (select reference, min(line) as first_line"
-              " from import_staging group by reference"
-              " having count(*) > 1)"
-              " delete from import_staging s using firsts f"
-              " where s.reference = f.reference and s.line <> f.first_line"
-              " returning s.line, f.first_line, s.reference,"
-              " coalesce(s.raw, '')",
-              0, NULL, "find references repeated in the file", &res);
+    err = run(imp, sql, 0, NULL, "find references repeated in the file",
+              &res);
     if (err != PAYQ_OK)
         return err;
     for (i = 0; i < PQntuples(res); i++) {
         const char *ref = PQgetvalue(res, i, 2);
+        long line = strtol(PQgetvalue(res, i, 0), NULL, 10);
 
         snprintf(reason, sizeof(reason), "reference repeats line %s",
                  PQgetvalue(res, i, 1));
-        report(imp, strtol(PQgetvalue(res, i, 0), NULL, 10), "reference",
-               reason, ref, strlen(ref));
-        reject(imp, strtol(PQgetvalue(res, i, 0), NULL, 10), "reference",
-               PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3),
-               reason);
+        report(imp, line, "reference", reason, ref, strlen(ref));
+        reject(imp, line, "reference", PQgetvalue(res, i, 3),
+               (size_t)PQgetlength(res, i, 3), reason);
     }
     imp->res->rejected += PQntuples(res);
     imp->staged -= PQntuples(res);
@@ -506,7 +515,6 @@ static enum payq_err insert_jobs(struct import *imp)
         return err;
     imp->res->accepted = value_ll(res, 0, 0);
     imp->res->amount = value_ll(res, 0, 1);
-    imp->res->duplicates = imp->staged - imp->res->accepted;
     PQclear(res);
     return PAYQ_OK;
 }
@@ -658,12 +666,38 @@ static enum payq_err timed(struct import *imp, const char *name,
     return err;
 }
 
-/* A strict import with errors abandoned its COPY: nothing to check. */
-static enum payq_err check_repeats(struct import *imp)
+/*
+ * --skip-invalid: drop repeats before the insert, keeping the first. A
+ * strict import with errors abandoned its COPY: nothing left to check.
+ */
+static enum payq_err drop_repeats(struct import *imp)
 {
     if (imp->errors > 0 && !imp->opts->skip_invalid)
         return PAYQ_ERR_DATA;
-    return drop_repeats_in_file(imp);
+    if (!imp->opts->skip_invalid)
+        return PAYQ_OK;
+    return find_repeats_in_file(imp, REPEATS_DELETE_SQL);
+}
+
+/*
+ * Strict: a repeat inside the file makes the insert skip rows, so the
+ * search (a full grouping of the staging table) runs only when fewer
+ * jobs were created than rows staged; a clean file pays nothing for it.
+ * Any repeat found fails the import, which then rolls back.
+ */
+static enum payq_err refuse_repeats(struct import *imp)
+{
+    if (imp->opts->skip_invalid || imp->res->accepted == imp->staged)
+        return PAYQ_OK;
+    return find_repeats_in_file(imp, REPEATS_SELECT_SQL);
+}
+
+/* Duplicates of earlier batches: staged rows the insert skipped. */
+static enum payq_err count_duplicates(struct import *imp)
+{
+    imp->res->duplicates = imp->staged - imp->res->accepted;
+    return imp->errors > 0 && !imp->opts->skip_invalid ? PAYQ_ERR_DATA
+                                                        : PAYQ_OK;
 }
 
 /* Everything between BEGIN and the decision to commit, in order. */
@@ -677,8 +711,10 @@ static enum payq_err import_in_transaction(struct import *imp)
         { "insert_batch", insert_batch },
         { "create_staging", create_staging },
         { "stream_rows", stream_rows },
-        { "check_repeats_in_file", check_repeats },
+        { "drop_repeats_in_file", drop_repeats },
         { "insert_jobs", insert_jobs },
+        { "refuse_repeats_in_file", refuse_repeats },
+        { "count_duplicates", count_duplicates },
         { "list_duplicates", list_duplicates },
         { "record_rejects", record_rejects },
         { "finish_batch", finish_batch },

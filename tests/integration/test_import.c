@@ -204,6 +204,34 @@ static void import_skip_invalid_records_rejects(void **state)
     assert_int_equal(count(fx, "select rows_rejected from batches"), 3);
 }
 
+static void import_refuses_repeated_reference_in_file(void **state)
+{
+    struct fixture *fx = *state;
+    struct ingest_options o;
+    struct ingest_result r;
+    const char *first = write_text(fx, "first.csv",
+                                   "reference,phone,amount\n"
+                                   "OLD,0788123456,100\n");
+    const char *path = write_text(fx, "repeat.csv",
+                                  "reference,phone,amount\n"
+                                  "Q1,0788123456,1500\n"
+                                  "OLD,0788123456,100\n"
+                                  "Q2,0788123456,700\n"
+                                  " Q1 ,0788123456,800\n");
+
+    opts_for(fx, &o);
+    assert_int_equal(ingest_import_file(fx->conn, first, &o, &r), PAYQ_OK);
+    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r),
+                     PAYQ_ERR_DATA);
+    assert_int_equal(r.batch_id, 0);
+    assert_non_null(strstr(report_text(fx), "repeat.csv:5: reference: "
+                                            "reference repeats line 2 "
+                                            "(Q1)\n"));
+    /* Nothing of the file was kept: all or nothing. */
+    assert_int_equal(count(fx, "select count(*) from jobs"), 1);
+    assert_int_equal(count(fx, "select count(*) from batches"), 1);
+}
+
 static void import_refuses_same_file_twice(void **state)
 {
     struct fixture *fx = *state;
@@ -527,6 +555,7 @@ int main(void)
         T(import_creates_batch_and_jobs),
         T(import_is_all_or_nothing),
         T(import_skip_invalid_records_rejects),
+        T(import_refuses_repeated_reference_in_file),
         T(import_refuses_same_file_twice),
         T(import_skips_references_of_earlier_batches),
         T(import_overlapping_files_at_once),
