@@ -134,3 +134,39 @@ int cli_exit_code(enum payq_err err)
 {
     return payq_err_exit_code(err);
 }
+
+int cli_parse_global_only(struct cli *cli, int argc, char **argv,
+                          void (*write_help)(FILE *out))
+{
+    static const struct option longopts[] = {
+        CLI_GLOBAL_LONGOPTS,
+        { NULL, 0, NULL, 0 },
+    };
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
+        if (!cli_global_option(cli, opt, optarg))
+            return cli_usage_error(cli, "invalid option");
+    if (cli->help) {
+        write_help(stdout);
+        return 0;
+    }
+    return -1;
+}
+
+int cli_run_with_db(const struct cli *cli, enum cli_schema schema,
+                    cli_db_action action, void *arg)
+{
+    struct config cfg;
+    PGconn *conn = NULL;
+    enum payq_err err = cli_configure(cli, &cfg);
+
+    if (err == PAYQ_OK)
+        err = cli_connect(cli, &cfg, schema, &conn);
+    if (err == PAYQ_OK)
+        err = action(conn, &cfg, arg);
+
+    db_conn_close(conn);
+    config_cleanup(&cfg);
+    return cli_exit_code(err);
+}

@@ -96,4 +96,24 @@ bool cli_parse_id(const char *text, long long *id);
 /* Returns the exit status for err. */
 int cli_exit_code(enum payq_err err);
 
+/*
+ * Parses a command that takes only the global options, leaving optind at
+ * its first argument. Returns -1 to go on, or the exit status to return at
+ * once: 0 after writing the help, 64 after a usage error.
+ */
+int cli_parse_global_only(struct cli *cli, int argc, char **argv,
+                          void (*write_help)(FILE *out));
+
+/* What a command does once configured and connected. */
+typedef enum payq_err (*cli_db_action)(PGconn *conn,
+                                        const struct config *cfg,
+                                        void *arg);
+
+/*
+ * The common life of a command: load the configuration, connect (checking
+ * the schema as asked), run action, close, and return the exit status.
+ */
+int cli_run_with_db(const struct cli *cli, enum cli_schema schema,
+                    cli_db_action action, void *arg);
+
 #endif

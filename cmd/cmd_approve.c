@@ -3,7 +3,6 @@
 
 #include "cmd/commands.h"
 #include "core/log.h"
-#include "db/conn.h"
 #include "queue/batch.h"
 
 static void write_help(FILE *out)
@@ -20,12 +19,15 @@ static void write_help(FILE *out)
     cli_write_exit_help(out);
 }
 
-static enum payq_err approve(PGconn *conn, long long id)
+static enum payq_err approve(PGconn *conn, const struct config *cfg,
+                             void *arg)
 {
+    long long id = *(const long long *)arg;
     enum queue_batch_outcome outcome = QUEUE_BATCH_UNCHANGED;
     enum payq_err err = queue_batch_approve(conn, id, cli_actor(),
                                             &outcome);
 
+    (void)cfg;
     if (err == PAYQ_ERR_NOT_FOUND) {
         log_error("no such batch", LOG_INT("batch", id));
         return err;
@@ -51,33 +53,12 @@ static enum payq_err approve(PGconn *conn, long long id)
 
 int cmd_approve(struct cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_GLOBAL_LONGOPTS,
-        { NULL, 0, NULL, 0 },
-    };
-    struct config cfg;
-    PGconn *conn = NULL;
-    enum payq_err err;
+    int rc = cli_parse_global_only(cli, argc, argv, write_help);
     long long id = 0;
-    int opt;
 
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
-        if (!cli_global_option(cli, opt, optarg))
-            return cli_usage_error(cli, "invalid option");
-    if (cli->help) {
-        write_help(stdout);
-        return 0;
-    }
+    if (rc >= 0)
+        return rc;
     if (optind + 1 != argc || !cli_parse_id(argv[optind], &id))
         return cli_usage_error(cli, "expected one BATCH id");
-
-    err = cli_configure(cli, &cfg);
-    if (err == PAYQ_OK)
-        err = cli_connect(cli, &cfg, CLI_SCHEMA_CURRENT, &conn);
-    if (err == PAYQ_OK)
-        err = approve(conn, id);
-
-    db_conn_close(conn);
-    config_cleanup(&cfg);
-    return cli_exit_code(err);
+    return cli_run_with_db(cli, CLI_SCHEMA_CURRENT, approve, &id);
 }

@@ -7,7 +7,6 @@
 #include "cmd/commands.h"
 #include "core/fmt.h"
 #include "core/log.h"
-#include "db/conn.h"
 #include "ingest/import.h"
 #include "ingest/inbox.h"
 
@@ -214,6 +213,28 @@ static enum payq_err import_all(PGconn *conn, char **files, int n,
     return worst;
 }
 
+/* What the command line asked for, handed to run_import(). */
+struct import_job {
+    struct ingest_options *opts;
+    const struct watch *watch;
+    char **files;
+    int nfiles;
+};
+
+static enum payq_err run_import(PGconn *conn, const struct config *cfg,
+                                void *arg)
+{
+    struct import_job *job = arg;
+
+    job->opts->min_amount = cfg->min_amount;
+    job->opts->max_amount = cfg->max_amount;
+    job->opts->actor = cli_actor();
+    job->opts->progress = true;
+    if (job->watch->dir != NULL)
+        return watch_inbox(conn, job->watch, job->opts);
+    return import_all(conn, job->files, job->nfiles, job->opts);
+}
+
 int cmd_import(struct cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -231,10 +252,8 @@ int cmd_import(struct cli *cli, int argc, char **argv)
     };
     struct watch watch = { NULL, INBOX_SETTLE_S_DEFAULT };
     struct ingest_options opts;
-    struct config cfg;
-    PGconn *conn = NULL;
+    struct import_job job;
     const char *bad = NULL;
-    enum payq_err err;
     int opt;
 
     ingest_options_init(&opts);
@@ -257,19 +276,9 @@ int cmd_import(struct cli *cli, int argc, char **argv)
     if (optind < argc && watch.dir != NULL)
         return cli_usage_error(cli, "give FILEs or --watch DIR, not both");
 
-    err = cli_configure(cli, &cfg);
-    opts.min_amount = cfg.min_amount;
-    opts.max_amount = cfg.max_amount;
-    opts.actor = cli_actor();
-    opts.progress = true;
-    if (err == PAYQ_OK)
-        err = cli_connect(cli, &cfg, CLI_SCHEMA_CURRENT, &conn);
-    if (err == PAYQ_OK && watch.dir != NULL)
-        err = watch_inbox(conn, &watch, &opts);
-    else if (err == PAYQ_OK)
-        err = import_all(conn, &argv[optind], argc - optind, &opts);
-
-    db_conn_close(conn);
-    config_cleanup(&cfg);
-    return cli_exit_code(err);
+    job.opts = &opts;
+    job.watch = &watch;
+    job.files = &argv[optind];
+    job.nfiles = argc - optind;
+    return cli_run_with_db(cli, CLI_SCHEMA_CURRENT, run_import, &job);
 }

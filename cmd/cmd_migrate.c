@@ -3,7 +3,6 @@
 
 #include "cmd/commands.h"
 #include "core/log.h"
-#include "db/conn.h"
 #include "db/migrate.h"
 
 static void write_help(FILE *out)
@@ -26,11 +25,14 @@ static void write_help(FILE *out)
     cli_write_exit_help(out);
 }
 
-static enum payq_err run_check(PGconn *conn)
+static enum payq_err run_check(PGconn *conn, const struct config *cfg,
+                               void *arg)
 {
     struct db_schema_info info;
     enum payq_err err = db_schema_inspect(conn, &info);
 
+    (void)cfg;
+    (void)arg;
     if (err != PAYQ_OK)
         return err;
     printf("schema: %s (database version %d, payq version %d, "
@@ -40,11 +42,14 @@ static enum payq_err run_check(PGconn *conn)
     return info.state == DB_SCHEMA_CURRENT ? PAYQ_OK : PAYQ_ERR_SCHEMA;
 }
 
-static enum payq_err run_apply(PGconn *conn)
+static enum payq_err run_apply(PGconn *conn, const struct config *cfg,
+                               void *arg)
 {
     int applied = 0;
     enum payq_err err = db_migrate_apply(conn, &applied);
 
+    (void)cfg;
+    (void)arg;
     if (err != PAYQ_OK)
         return err;
     printf("migrations applied: %d; schema version %d is current\n",
@@ -59,9 +64,6 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
         { "check", no_argument, NULL, 'c' },
         { NULL, 0, NULL, 0 },
     };
-    struct config cfg;
-    PGconn *conn = NULL;
-    enum payq_err err;
     int check = 0;
     int opt;
 
@@ -78,13 +80,6 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
     if (optind < argc)
         return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
 
-    err = cli_configure(cli, &cfg);
-    if (err == PAYQ_OK)
-        err = cli_connect(cli, &cfg, CLI_SCHEMA_ANY, &conn);
-    if (err == PAYQ_OK)
-        err = check ? run_check(conn) : run_apply(conn);
-
-    db_conn_close(conn);
-    config_cleanup(&cfg);
-    return cli_exit_code(err);
+    return cli_run_with_db(cli, CLI_SCHEMA_ANY,
+                           check ? run_check : run_apply, NULL);
 }

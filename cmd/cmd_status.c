@@ -2,7 +2,6 @@
 #include <stdio.h>
 
 #include "cmd/commands.h"
-#include "db/conn.h"
 #include "db/migrate.h"
 #include "queue/status.h"
 
@@ -20,11 +19,14 @@ static void write_help(FILE *out)
     cli_write_exit_help(out);
 }
 
-static enum payq_err show_status(PGconn *conn)
+static enum payq_err show_status(PGconn *conn, const struct config *cfg,
+                                 void *arg)
 {
     struct queue_status st;
     enum payq_err err = queue_status_read(conn, &st);
 
+    (void)cfg;
+    (void)arg;
     if (err != PAYQ_OK)
         return err;
     printf("payq %s: database %s on %s, schema version %d\n", PAYQ_VERSION,
@@ -36,32 +38,11 @@ static enum payq_err show_status(PGconn *conn)
 
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_GLOBAL_LONGOPTS,
-        { NULL, 0, NULL, 0 },
-    };
-    struct config cfg;
-    PGconn *conn = NULL;
-    enum payq_err err;
-    int opt;
+    int rc = cli_parse_global_only(cli, argc, argv, write_help);
 
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
-        if (!cli_global_option(cli, opt, optarg))
-            return cli_usage_error(cli, "invalid option");
-    if (cli->help) {
-        write_help(stdout);
-        return 0;
-    }
+    if (rc >= 0)
+        return rc;
     if (optind < argc)
         return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
-
-    err = cli_configure(cli, &cfg);
-    if (err == PAYQ_OK)
-        err = cli_connect(cli, &cfg, CLI_SCHEMA_CURRENT, &conn);
-    if (err == PAYQ_OK)
-        err = show_status(conn);
-
-    db_conn_close(conn);
-    config_cleanup(&cfg);
-    return cli_exit_code(err);
+    return cli_run_with_db(cli, CLI_SCHEMA_CURRENT, show_status, NULL);
 }
