@@ -3,6 +3,10 @@
 -- Applied by the payq migration runner inside its own transaction, so this
 -- file holds plain SQL statements only. All money is stored as bigint whole
 -- Rwandan francs (RWF has no minor unit); no floating point is used anywhere.
+--
+-- Identifiers (references, transaction ids, digests) use the "C" collation:
+-- they are compared byte for byte, never by a language's rules, which is
+-- both what an identifier means and much faster for their unique indexes.
 
 -- ---------------------------------------------------------------------------
 -- batches
@@ -17,7 +21,7 @@ create table batches (
         check (length(file_name) between 1 and 4096),
     file_size bigint not null
         constraint batches_file_size_nonnegative check (file_size >= 0),
-    file_sha256 text not null
+    file_sha256 text collate "C" not null
         constraint batches_file_sha256_format
         check (file_sha256 ~ '^[0-9a-f]{64}$'),
     kind text not null
@@ -125,7 +129,7 @@ create table jobs (
         check (withdraw_charge >= 0),
     reason text,
     depositor_name text,
-    reference text not null
+    reference text collate "C" not null
         constraint jobs_reference_length
         check (length(reference) between 1 and 64),
     metadata jsonb not null default '{}'
@@ -145,7 +149,7 @@ create table jobs (
     lease_expires_at timestamptz,
     last_code text,
     last_message text,
-    provider_txn_id text,
+    provider_txn_id text collate "C",
     provider_reference text,
     callback_deadline timestamptz,
     needs_review boolean not null default false,
@@ -294,7 +298,7 @@ create table attempts (
         constraint attempts_job_id_fkey references jobs (id),
     attempt_no integer not null
         constraint attempts_attempt_no_positive check (attempt_no > 0),
-    request_txn_id text not null
+    request_txn_id text collate "C" not null
         constraint attempts_request_txn_id_format
         check (request_txn_id ~ '^[A-Za-z0-9_.:-]{1,64}$'),
     send_count integer not null default 0
@@ -308,7 +312,7 @@ create table attempts (
         check (http_status between 100 and 599),
     response_code text,
     response_message text,
-    provider_txn_id text,
+    provider_txn_id text collate "C",
     outcome text not null default 'open'
         constraint attempts_outcome_valid
         check (outcome in ('open', 'pending', 'succeeded', 'failed',
@@ -392,8 +396,8 @@ create table callbacks (
     body bytea not null
         constraint callbacks_body_size
         check (octet_length(body) <= 16384),
-    request_txn_id text,
-    provider_txn_id text,
+    request_txn_id text collate "C",
+    provider_txn_id text collate "C",
     status_text text,
     response_code text,
     reference_no text,
