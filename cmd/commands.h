@@ -5,6 +5,7 @@
 #include "cmd/cli.h"
 
 int cmd_approve(struct cli *cli, int argc, char **argv);
+int cmd_balance(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);

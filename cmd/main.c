@@ -20,6 +20,7 @@ static const struct command commands[] = {
     { "import", "import CSV files of collections or payouts as batches",
       cmd_import },
     { "approve", "approve a batch imported with --hold", cmd_approve },
+    { "balance", "show the provider account balance", cmd_balance },
     { "migrate", "apply database migrations (safe to run again)",
       cmd_migrate },
     { "status", "show jobs by kind and state, pauses and live workers",
