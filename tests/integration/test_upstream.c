@@ -1378,15 +1378,15 @@ static char sim_key[] = TESTSIM_KEY;
 static const struct config_credentials sim_creds = { sim_user, sim_password,
                                                      sim_key };
 
-/* True when build/payq-sim exists; says loudly when it does not. */
+/*
+ * build/payq-sim is a build dependency of this test, so a missing one is
+ * a broken build: fail rather than skip, so it can never pass unnoticed.
+ */
 static bool sim_available(void)
 {
-    if (access(testsim_path(), X_OK) == 0)
-        return true;
-    print_message("SKIPPED: %s is not built; the payq-sim tests did not "
-                  "run\n",
-                  testsim_path());
-    return false;
+    if (access(testsim_path(), X_OK) != 0)
+        fail_msg("%s is not built", testsim_path());
+    return true;
 }
 
 /*
@@ -1461,8 +1461,7 @@ static void sim_pay_and_deposit_are_accepted(void **state)
     struct upstream_result r;
     struct testsim sim;
 
-    if (!sim_available())
-        skip();
+    sim_available();
     sim_start(&sim, flags);
     client_for_sim(f, &sim, &sim_creds);
     r = send_ok(f, &pay, false);
@@ -1491,8 +1490,7 @@ static void sim_refusals_are_classified(void **state)
     struct upstream_result r;
     struct testsim sim;
 
-    if (!sim_available())
-        skip();
+    sim_available();
     sim_start(&sim, decline);
     client_for_sim(f, &sim, &sim_creds);
     r = send_ok(f, &pay, false);
@@ -1527,8 +1525,7 @@ static void sim_wrong_credentials_are_systemic(void **state)
     struct upstream_result r;
     struct testsim sim;
 
-    if (!sim_available())
-        skip();
+    sim_available();
     sim_start(&sim, NULL);
     client_for_sim(f, &sim, &wrong_password);
     r = send_ok(f, &pay, false);
@@ -1544,6 +1541,108 @@ static void sim_wrong_credentials_are_systemic(void **state)
     sim_stop(&sim);
 }
 
+/* Every documented code, as the simulator answers it, for both kinds. */
+static void sim_every_documented_code_is_classified(void **state)
+{
+    static const struct {
+        const char *code;
+        enum upstream_class pay;
+        enum upstream_class deposit;
+        enum upstream_pause deposit_pause;
+    } cases[] = {
+        { "0002", UPSTREAM_CLASS_SYSTEMIC, UPSTREAM_CLASS_SYSTEMIC,
+          UPSTREAM_PAUSE_ALL },
+        { "0003", UPSTREAM_CLASS_SYSTEMIC, UPSTREAM_CLASS_SYSTEMIC,
+          UPSTREAM_PAUSE_ALL },
+        { "0004", UPSTREAM_CLASS_SYSTEMIC, UPSTREAM_CLASS_SYSTEMIC,
+          UPSTREAM_PAUSE_ALL },
+        { "0005", UPSTREAM_CLASS_SYSTEMIC, UPSTREAM_CLASS_SYSTEMIC,
+          UPSTREAM_PAUSE_ALL },
+        { "0006", UPSTREAM_CLASS_SYSTEMIC, UPSTREAM_CLASS_SYSTEMIC,
+          UPSTREAM_PAUSE_ALL },
+        { "0007", UPSTREAM_CLASS_SYSTEMIC, UPSTREAM_CLASS_SYSTEMIC,
+          UPSTREAM_PAUSE_ALL },
+        { "0008", UPSTREAM_CLASS_SYSTEMIC, UPSTREAM_CLASS_SYSTEMIC,
+          UPSTREAM_PAUSE_ALL },
+        { "2100", UPSTREAM_CLASS_DECLINED, UPSTREAM_CLASS_DECLINED,
+          UPSTREAM_PAUSE_NONE },
+        { "2200", UPSTREAM_CLASS_DECLINED, UPSTREAM_CLASS_DECLINED,
+          UPSTREAM_PAUSE_NONE },
+        { "2300", UPSTREAM_CLASS_DECLINED, UPSTREAM_CLASS_DECLINED,
+          UPSTREAM_PAUSE_NONE },
+        { "2500", UPSTREAM_CLASS_DECLINED, UPSTREAM_CLASS_DECLINED,
+          UPSTREAM_PAUSE_NONE },
+        { "2600", UPSTREAM_CLASS_DECLINED, UPSTREAM_CLASS_DECLINED,
+          UPSTREAM_PAUSE_NONE },
+        { "2700", UPSTREAM_CLASS_AMBIGUOUS, UPSTREAM_CLASS_AMBIGUOUS,
+          UPSTREAM_PAUSE_NONE },
+        { "1005", UPSTREAM_CLASS_DECLINED, UPSTREAM_CLASS_SYSTEMIC,
+          UPSTREAM_PAUSE_KIND },
+        { "1002", UPSTREAM_CLASS_DECLINED, UPSTREAM_CLASS_DECLINED,
+          UPSTREAM_PAUSE_NONE },
+        { "1008", UPSTREAM_CLASS_AMBIGUOUS, UPSTREAM_CLASS_AMBIGUOUS,
+          UPSTREAM_PAUSE_NONE },
+        { "1200", UPSTREAM_CLASS_DECLINED, UPSTREAM_CLASS_DECLINED,
+          UPSTREAM_PAUSE_NONE },
+        { "1100", UPSTREAM_CLASS_DECLINED, UPSTREAM_CLASS_DECLINED,
+          UPSTREAM_PAUSE_NONE },
+        { "1300", UPSTREAM_CLASS_AMBIGUOUS, UPSTREAM_CLASS_AMBIGUOUS,
+          UPSTREAM_PAUSE_NONE },
+    };
+    struct fixture *f = *state;
+    char rule[16];
+    char txn[2][32];
+    size_t i;
+
+    sim_available();
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *flags[] = { "--decline", rule, NULL };
+        struct upstream_payment pay;
+        struct upstream_payment dep;
+        struct upstream_result r;
+        struct testsim sim;
+
+        snprintf(rule, sizeof(rule), "%s=100", cases[i].code);
+        snprintf(txn[0], sizeof(txn[0]), "PQ-CODE-%s-P", cases[i].code);
+        snprintf(txn[1], sizeof(txn[1]), "PQ-CODE-%s-D", cases[i].code);
+        pay = pay_fixture(txn[0]);
+        dep = deposit_fixture(txn[1]);
+        sim_start(&sim, flags);
+        client_for_sim(f, &sim, &sim_creds);
+        r = send_ok(f, &pay, false);
+        assert_class(&r, cases[i].pay);
+        assert_string_equal(r.code, cases[i].code);
+        r = send_ok(f, &dep, false);
+        assert_class(&r, cases[i].deposit);
+        assert_string_equal(r.code, cases[i].code);
+        assert_int_equal(r.pause, cases[i].deposit_pause);
+        sim_stop(&sim);
+    }
+}
+
+/* 2400 to a first send is an id collision, to a resend an acceptance. */
+static void sim_duplicate_id_depends_on_resend(void **state)
+{
+    struct fixture *f = *state;
+    struct upstream_payment pay = pay_fixture("PQ-SIM-000009-1");
+    struct upstream_result r;
+    struct testsim sim;
+
+    sim_available();
+    sim_start(&sim, NULL);
+    client_for_sim(f, &sim, &sim_creds);
+    r = send_ok(f, &pay, false);
+    assert_class(&r, UPSTREAM_CLASS_ACCEPTED);
+    r = send_ok(f, &pay, false);
+    assert_class(&r, UPSTREAM_CLASS_DUPLICATE_ID);
+    assert_string_equal(r.code, "2400");
+    r = send_ok(f, &pay, true);
+    assert_class(&r, UPSTREAM_CLASS_ACCEPTED);
+    assert_true(r.duplicate);
+    assert_int_equal(sim_ledger_count(&sim, "PQ-SIM-000009-1"), 1);
+    sim_stop(&sim);
+}
+
 /* The answer is lost after the payment executed: probing with the same
  * id must find it, and the ledger must hold it once. */
 static void sim_lost_answer_is_probed_not_repaid(void **state)
@@ -1554,8 +1653,7 @@ static void sim_lost_answer_is_probed_not_repaid(void **state)
     struct upstream_result r;
     struct testsim sim;
 
-    if (!sim_available())
-        skip();
+    sim_available();
     sim_start(&sim, flags);
     client_for_sim(f, &sim, &sim_creds);
     r = send_ok(f, &pay, false);
@@ -1575,8 +1673,7 @@ static void sim_slow_answer_times_out_ambiguous(void **state)
     struct upstream_payment pay = pay_fixture("PQ-SIM-000007-1");
     struct testsim sim;
 
-    if (!sim_available())
-        skip();
+    sim_available();
     sim_start(&sim, flags);
     setenv("PAYQ_CONNECT_TIMEOUT_MS", "300", 1);
     setenv("PAYQ_TIMEOUT_MS", "500", 1);
@@ -1618,6 +1715,8 @@ int main(void)
         T(sim_pay_and_deposit_are_accepted),
         T(sim_refusals_are_classified),
         T(sim_wrong_credentials_are_systemic),
+        T(sim_every_documented_code_is_classified),
+        T(sim_duplicate_id_depends_on_resend),
         T(sim_lost_answer_is_probed_not_repaid),
         T(sim_slow_answer_times_out_ambiguous),
     };
