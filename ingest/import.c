@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/digest.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "db/conn.h"
 #include "ingest/columns.h"
 #include "ingest/fields.h"
@@ -92,36 +93,6 @@ static void report_total(struct import *imp)
 
 /* ---- rejected rows --------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s, or 0 (NUL counts invalid). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    size_t i;
-    unsigned cp;
-
-    if (s[0] >= 0x01 && s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2, cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3, cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
 /*
  * Writes raw as COPY text that PostgreSQL will store: bytes that are not
  * UTF-8 (or NUL) become the four characters \xNN, so the rejected row is
@@ -133,7 +104,7 @@ static void write_raw(FILE *out, const char *raw, size_t n)
     size_t i = 0;
 
     while (i < n) {
-        size_t len = utf8_len(s + i, n - i);
+        size_t len = utf8_sequence_len(s + i, n - i);
 
         if (len == 0) {
             fprintf(out, "\\\\x%02x", s[i]);

@@ -1,0 +1,463 @@
+/*
+ * Integration tests for queue/claim against a real PostgreSQL: what a
+ * claim takes, the attempt it commits, every recorded outcome, guarded
+ * transitions that never move a job backwards, lease takeover that probes
+ * with the same id, and the callback deadline.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/log.h"
+#include "queue/claim.h"
+#include "tests/support/testdb.h"
+
+struct fixture {
+    struct testdb db;
+    PGconn *conn;
+};
+
+static int fx_setup(void **state)
+{
+    static struct fixture fx;
+
+    log_init(2, LOG_LEVEL_ERROR);
+    testdb_create_migrated(&fx.db);
+    fx.conn = testdb_connect(&fx.db);
+    /* Batch 1 approved, 2 held, 3 paused, 4 cancelled. */
+    testdb_exec_ok(fx.conn,
+                   "insert into batches (file_name, file_size, file_sha256,"
+                   " kind, approved_at, approved_by, paused_at, paused_by,"
+                   " cancelled_at, cancelled_by) values"
+                   " ('a', 1, repeat('a', 64), 'mixed', now(), 't', null,"
+                   " null, null, null),"
+                   " ('b', 1, repeat('b', 64), 'pay', null, null, null,"
+                   " null, null, null),"
+                   " ('c', 1, repeat('c', 64), 'pay', now(), 't', now(),"
+                   " 't', null, null),"
+                   " ('d', 1, repeat('d', 64), 'pay', now(), 't', null,"
+                   " null, now(), 't')");
+    *state = &fx;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fixture *fx = *state;
+
+    PQfinish(fx->conn);
+    testdb_drop(&fx->db);
+    return 0;
+}
+
+/* Adds n pay jobs to batch, run_at spaced a second apart from the past. */
+static void add_jobs(PGconn *conn, int batch, int n, const char *kind)
+{
+    char sql[640];
+
+    snprintf(sql, sizeof(sql),
+             "insert into jobs (batch_id, kind, phone, amount, reason,"
+             " depositor_name, reference, run_at) select %d, '%s',"
+             " '250788000001', 1000 + g, %s, %s, 'B%d-%s-' || g,"
+             " now() - make_interval(secs => 1000 - g) from"
+             " generate_series(1, %d) g",
+             batch, kind, strcmp(kind, "deposit") == 0 ? "'refund'" : "null",
+             strcmp(kind, "deposit") == 0 ? "'School'" : "null", batch, kind,
+             n);
+    testdb_exec_ok(conn, sql);
+}
+
+static struct queue_claim_opts opts(const char *owner, int max)
+{
+    struct queue_claim_opts o = {
+        .owner = owner, .prefix = "TEST", .lease_s = 60, .max = max,
+        .pay = true, .deposit = true,
+    };
+
+    return o;
+}
+
+static long long scalar(struct fixture *fx, const char *sql)
+{
+    return testdb_scalar(fx->conn, sql);
+}
+
+static void claim_takes_ready_jobs_oldest_first(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_claim_opts o = opts("w1", 3);
+    struct queue_job jobs[QUEUE_CLAIM_MAX];
+    int n = -1;
+    int i;
+
+    add_jobs(fx->conn, 1, 5, "pay");
+    add_jobs(fx->conn, 2, 5, "pay"); /* held */
+    add_jobs(fx->conn, 3, 5, "pay"); /* paused */
+    add_jobs(fx->conn, 4, 5, "pay"); /* cancelled */
+    testdb_exec_ok(fx->conn, "insert into jobs (batch_id, kind, phone,"
+                             " amount, reference, run_at) values (1, 'pay',"
+                             " '250788000001', 5, 'future', now() +"
+                             " interval '1 hour')");
+    assert_int_equal(queue_claim(fx->conn, &o, jobs, &n), PAYQ_OK);
+    assert_int_equal(n, 3);
+    for (i = 0; i < 3; i++) {
+        char want[32];
+
+        snprintf(want, sizeof(want), "B1-pay-%d", i + 1);
+        assert_string_equal(jobs[i].reference, want);
+        assert_int_equal(jobs[i].attempt_no, 1);
+        assert_false(jobs[i].resend);
+        snprintf(want, sizeof(want), "TEST-%lld-1", jobs[i].id);
+        assert_string_equal(jobs[i].txn_id, want);
+        assert_string_equal(jobs[i].phone, "250788000001");
+    }
+    o.max = 10;
+    assert_int_equal(queue_claim(fx->conn, &o, jobs, &n), PAYQ_OK);
+    assert_int_equal(n, 2); /* only batch 1's remaining two */
+    assert_int_equal(scalar(fx, "select count(*) from jobs where state ="
+                                " 'running' and lease_owner = 'w1' and"
+                                " lease_expires_at > now()"),
+                     5);
+    /* The attempts are committed: another session sees them. */
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " outcome = 'open' and request_txn_id like"
+                                " 'TEST-%-1'"),
+                     5);
+}
+
+static void claim_respects_kinds(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_claim_opts o = opts("w1", 10);
+    struct queue_job jobs[QUEUE_CLAIM_MAX];
+    int n = -1;
+
+    add_jobs(fx->conn, 1, 2, "pay");
+    add_jobs(fx->conn, 1, 2, "deposit");
+    o.deposit = false;
+    assert_int_equal(queue_claim(fx->conn, &o, jobs, &n), PAYQ_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(jobs[0].kind, JOB_KIND_PAY);
+    o.pay = false;
+    o.deposit = true;
+    assert_int_equal(queue_claim(fx->conn, &o, jobs, &n), PAYQ_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(jobs[1].kind, JOB_KIND_DEPOSIT);
+    assert_string_equal(jobs[1].reason, "refund");
+    assert_string_equal(jobs[1].depositor_name, "School");
+}
+
+struct racer {
+    const struct testdb *db;
+    char owner[16];
+    long long ids[200];
+    int count;
+};
+
+static void *race_claims(void *arg)
+{
+    struct racer *r = arg;
+    PGconn *conn = PQconnectdb(r->db->conninfo);
+    struct queue_claim_opts o = opts(r->owner, 7);
+    struct queue_job jobs[QUEUE_CLAIM_MAX];
+    int n;
+    int i;
+
+    do {
+        n = 0;
+        if (queue_claim(conn, &o, jobs, &n) != PAYQ_OK)
+            break;
+        for (i = 0; i < n && r->count < 200; i++)
+            r->ids[r->count++] = jobs[i].id;
+    } while (n > 0);
+    PQfinish(conn);
+    return NULL;
+}
+
+static void claim_concurrent_workers_take_disjoint_jobs(void **state)
+{
+    struct fixture *fx = *state;
+    struct racer racers[3];
+    pthread_t threads[3];
+    int total = 0;
+    int i;
+    int j;
+    int k;
+
+    add_jobs(fx->conn, 1, 150, "pay");
+    for (i = 0; i < 3; i++) {
+        memset(&racers[i], 0, sizeof(racers[i]));
+        racers[i].db = &fx->db;
+        snprintf(racers[i].owner, sizeof(racers[i].owner), "w%d", i);
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, race_claims, &racers[i]), 0);
+    }
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        total += racers[i].count;
+    }
+    assert_int_equal(total, 150);
+    for (i = 0; i < 3; i++)
+        for (j = 0; j < racers[i].count; j++)
+            for (k = i + 1; k < 3; k++) {
+                int m;
+
+                for (m = 0; m < racers[k].count; m++)
+                    assert_true(racers[i].ids[j] != racers[k].ids[m]);
+            }
+    assert_int_equal(scalar(fx, "select count(*) from attempts"), 150);
+}
+
+/* Claims one job of batch 1 for owner. */
+static struct queue_job claim_one(struct fixture *fx, const char *owner)
+{
+    struct queue_claim_opts o = opts(owner, 1);
+    struct queue_job jobs[1];
+    int n = 0;
+
+    assert_int_equal(queue_claim(fx->conn, &o, jobs, &n), PAYQ_OK);
+    assert_int_equal(n, 1);
+    return jobs[0];
+}
+
+static enum queue_record_outcome record(struct fixture *fx,
+                                        const char *owner,
+                                        const struct queue_job *job,
+                                        struct queue_result r)
+{
+    enum queue_record_outcome out;
+
+    assert_int_equal(queue_record(fx->conn, owner, job, &r, &out), PAYQ_OK);
+    return out;
+}
+
+static void claim_outcomes_move_job_and_attempt(void **state)
+{
+    static const struct {
+        enum queue_result_kind kind;
+        const char *job_state;
+        const char *attempt;
+    } cases[] = {
+        { QUEUE_RESULT_PENDING, "pending", "pending" },
+        { QUEUE_RESULT_SUCCEEDED, "succeeded", "succeeded" },
+        { QUEUE_RESULT_FAILED, "failed", "failed" },
+        { QUEUE_RESULT_RETRY, "queued", "open" },
+        { QUEUE_RESULT_NOT_EXECUTED, "queued", "not_executed" },
+        { QUEUE_RESULT_COLLISION, "unknown", "unknown" },
+        { QUEUE_RESULT_RELEASE, "queued", "open" },
+    };
+    struct fixture *fx = *state;
+    char sql[256];
+    size_t i;
+
+    add_jobs(fx->conn, 1, 7, "pay");
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct queue_job job = claim_one(fx, "w1");
+        struct queue_result r = {
+            .kind = cases[i].kind, .sent = true, .http_status = 200,
+            .code = "1000", .message = "Transaction Pending",
+            .provider_txn_id = "P-77", .body = "{\"ok\":\xff}",
+            .duration_ms = 12, .delay_ms = 3600000,
+            .callback_timeout_s = 1800, .max_probes = 8,
+        };
+
+        assert_int_equal(record(fx, "w1", &job, r), QUEUE_RECORDED);
+        snprintf(sql, sizeof(sql),
+                 "select count(*) from jobs j join attempts a on"
+                 " a.job_id = j.id where j.id = %lld and j.state = '%s'"
+                 " and a.outcome = '%s' and j.lease_owner is null",
+                 job.id, cases[i].job_state, cases[i].attempt);
+        assert_int_equal(scalar(fx, sql), 1);
+    }
+    /* What was sent and answered is kept; bad bytes escaped. */
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " outcome = 'succeeded' and send_count = 1"
+                                " and http_status = 200 and provider_txn_id"
+                                " = 'P-77' and response_body ="
+                                " '{\"ok\":\\xff}' and duration_ms = 12"
+                                " and finished_at is not null"),
+                     1);
+    assert_int_equal(scalar(fx, "select count(*) from jobs where state ="
+                                " 'pending' and callback_deadline > now() +"
+                                " interval '29 minutes'"),
+                     1);
+    assert_int_equal(scalar(fx, "select count(*) from jobs where"
+                                " needs_review and state = 'unknown'"),
+                     1);
+}
+
+static void claim_retry_probes_with_same_id(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_result retry = {
+        .kind = QUEUE_RESULT_RETRY, .sent = true, .delay_ms = 0,
+        .max_probes = 2,
+    };
+    struct queue_job first;
+    struct queue_job again;
+
+    add_jobs(fx->conn, 1, 1, "pay");
+    first = claim_one(fx, "w1");
+    assert_int_equal(record(fx, "w1", &first, retry), QUEUE_RECORDED);
+    again = claim_one(fx, "w2");
+    assert_string_equal(again.txn_id, first.txn_id);
+    assert_int_equal(again.attempt_id, first.attempt_id);
+    assert_true(again.resend);
+    assert_int_equal(again.probe_count, 1);
+    assert_int_equal(record(fx, "w2", &again, retry), QUEUE_RECORDED);
+    again = claim_one(fx, "w1");
+    /* The third ambiguous answer passes max_probes: unknown, not a new id. */
+    assert_int_equal(record(fx, "w1", &again, retry),
+                     QUEUE_RECORDED_UNKNOWN);
+    assert_int_equal(scalar(fx, "select count(*) from jobs where state ="
+                                " 'unknown'"),
+                     1);
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " outcome = 'unknown' and send_count = 3"),
+                     1);
+    assert_int_equal(scalar(fx, "select count(*) from attempts"), 1);
+}
+
+static void claim_not_sent_does_not_count_as_probe(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_result not_sent = {
+        .kind = QUEUE_RESULT_RETRY, .sent = false, .max_probes = 1,
+    };
+    struct queue_job job;
+    int i;
+
+    add_jobs(fx->conn, 1, 1, "pay");
+    for (i = 0; i < 4; i++) {
+        job = claim_one(fx, "w1");
+        assert_int_equal(record(fx, "w1", &job, not_sent), QUEUE_RECORDED);
+    }
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " outcome = 'open' and send_count = 0"),
+                     1);
+    assert_int_equal(scalar(fx, "select probe_count from jobs"), 0);
+}
+
+static void claim_not_executed_then_new_id(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_result refused = {
+        .kind = QUEUE_RESULT_NOT_EXECUTED, .sent = true, .code = "0005",
+    };
+    struct queue_job first;
+    struct queue_job second;
+
+    add_jobs(fx->conn, 1, 1, "pay");
+    first = claim_one(fx, "w1");
+    assert_int_equal(record(fx, "w1", &first, refused), QUEUE_RECORDED);
+    second = claim_one(fx, "w1");
+    assert_int_equal(second.attempt_no, 2);
+    assert_false(second.resend);
+    assert_string_not_equal(second.txn_id, first.txn_id);
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " outcome = 'not_executed'"),
+                     1);
+}
+
+static void claim_never_moves_a_final_state_back(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_result pending = {
+        .kind = QUEUE_RESULT_PENDING, .sent = true, .code = "1000",
+        .callback_timeout_s = 60,
+    };
+    struct queue_job job;
+
+    add_jobs(fx->conn, 1, 1, "pay");
+    job = claim_one(fx, "w1");
+    /* The callback got there before the initiation answer was written. */
+    testdb_exec_ok(fx->conn, "update jobs set state = 'succeeded',"
+                             " finished_at = now(), lease_owner = null,"
+                             " lease_expires_at = null");
+    testdb_exec_ok(fx->conn, "update attempts set outcome = 'succeeded'");
+    assert_int_equal(record(fx, "w1", &job, pending), QUEUE_RECORD_LOST);
+    assert_int_equal(scalar(fx, "select count(*) from jobs where state ="
+                                " 'succeeded'"),
+                     1);
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " outcome = 'succeeded'"),
+                     1);
+}
+
+static void claim_expired_lease_is_taken_over_and_probed(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_result ok = { .kind = QUEUE_RESULT_SUCCEEDED, .sent = true };
+    struct queue_job dead;
+    struct queue_job heir;
+    int n = -1;
+
+    add_jobs(fx->conn, 1, 1, "pay");
+    dead = claim_one(fx, "dead-worker");
+    assert_int_equal(queue_reap_expired(fx->conn, &n), PAYQ_OK);
+    assert_int_equal(n, 0); /* the lease is still good */
+    testdb_exec_ok(fx->conn, "update jobs set lease_expires_at = now() -"
+                             " interval '1 second'");
+    assert_int_equal(queue_reap_expired(fx->conn, &n), PAYQ_OK);
+    assert_int_equal(n, 1);
+    heir = claim_one(fx, "heir");
+    assert_string_equal(heir.txn_id, dead.txn_id);
+    assert_true(heir.resend);
+    /* The dead worker's late write is refused; the heir's applies. */
+    assert_int_equal(record(fx, "dead-worker", &dead, ok),
+                     QUEUE_RECORD_LOST);
+    assert_int_equal(record(fx, "heir", &heir, ok), QUEUE_RECORDED);
+    assert_int_equal(scalar(fx, "select count(*) from attempts"), 1);
+}
+
+static void claim_pending_without_callback_becomes_unknown(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_result pending = {
+        .kind = QUEUE_RESULT_PENDING, .sent = true, .code = "1000",
+        .callback_timeout_s = 3600,
+    };
+    struct queue_job job;
+    int n = -1;
+
+    add_jobs(fx->conn, 1, 1, "pay");
+    job = claim_one(fx, "w1");
+    assert_int_equal(record(fx, "w1", &job, pending), QUEUE_RECORDED);
+    assert_int_equal(queue_expire_pending(fx->conn, &n), PAYQ_OK);
+    assert_int_equal(n, 0);
+    testdb_exec_ok(fx->conn, "update jobs set callback_deadline = now() -"
+                             " interval '1 second'");
+    assert_int_equal(queue_expire_pending(fx->conn, &n), PAYQ_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(scalar(fx, "select count(*) from jobs j join attempts"
+                                " a on a.job_id = j.id where j.state ="
+                                " 'unknown' and a.outcome = 'unknown'"),
+                     1);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(claim_takes_ready_jobs_oldest_first),
+        T(claim_respects_kinds),
+        T(claim_concurrent_workers_take_disjoint_jobs),
+        T(claim_outcomes_move_job_and_attempt),
+        T(claim_retry_probes_with_same_id),
+        T(claim_not_sent_does_not_count_as_probe),
+        T(claim_not_executed_then_new_id),
+        T(claim_never_moves_a_final_state_back),
+        T(claim_expired_lease_is_taken_over_and_probed),
+        T(claim_pending_without_callback_becomes_unknown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
