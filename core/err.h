@@ -23,6 +23,7 @@ enum payq_err {
     PAYQ_ERR_DB,          /* a statement failed */
     PAYQ_ERR_SCHEMA,      /* the schema is missing, older or newer */
     PAYQ_ERR_NOT_FOUND,   /* the named object does not exist */
+    PAYQ_ERR_INTERRUPTED, /* stopped by a signal before finishing */
 };
 
 /* Returns a short static description of err, never NULL. */

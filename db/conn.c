@@ -42,13 +42,15 @@ static void first_line(const char *msg, char *out, size_t size)
     snprintf(out, size, "%.*s", (int)n, msg);
 }
 
-static void log_connect_failure(PGconn *conn)
+static void log_connect_failure(PGconn *conn, enum log_level level)
 {
     char reason[512];
 
+    if (!log_enabled(level))
+        return;
     first_line(conn != NULL ? PQerrorMessage(conn) : "out of memory",
                reason, sizeof(reason));
-    log_error("cannot connect to the database",
+    LOG_AT_(level, "cannot connect to the database",
               LOG_STR("host", conn != NULL ? PQhost(conn) : NULL),
               LOG_STR("database", conn != NULL ? PQdb(conn) : NULL),
               LOG_STR("reason", reason));
@@ -56,6 +58,13 @@ static void log_connect_failure(PGconn *conn)
 
 enum payq_err db_conn_open(const struct config *cfg, const char *component,
                            PGconn **out)
+{
+    return db_conn_open_at(cfg, component, LOG_LEVEL_ERROR, out);
+}
+
+enum payq_err db_conn_open_at(const struct config *cfg,
+                              const char *component,
+                              enum log_level failure_level, PGconn **out)
 {
     const char *keys[4];
     const char *values[4];
@@ -88,7 +97,7 @@ enum payq_err db_conn_open(const struct config *cfg, const char *component,
 
     conn = PQconnectdbParams(keys, values, 1);
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
-        log_connect_failure(conn);
+        log_connect_failure(conn, failure_level);
         PQfinish(conn);
         return PAYQ_ERR_DB_CONNECT;
     }

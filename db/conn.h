@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/err.h"
+#include "core/log.h"
 
 /* Seconds to wait for a connection unless the URL or PGCONNECT_TIMEOUT say. */
 #define DB_CONNECT_TIMEOUT_S 10
@@ -29,6 +30,15 @@
 PAYQ_MUST_USE enum payq_err db_conn_open(const struct config *cfg,
                                          const char *component,
                                          PGconn **out);
+
+/*
+ * db_conn_open(), logging a failure at failure_level: for callers that
+ * retry in a loop and report the outage once themselves.
+ */
+PAYQ_MUST_USE enum payq_err db_conn_open_at(const struct config *cfg,
+                                            const char *component,
+                                            enum log_level failure_level,
+                                            PGconn **out);
 
 /* Closes conn; NULL is allowed. */
 void db_conn_close(PGconn *conn);

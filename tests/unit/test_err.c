@@ -25,6 +25,7 @@ static void err_exit_codes_follow_sysexits(void **state)
         { PAYQ_ERR_DB, 1 },
         { PAYQ_ERR_DB_CONNECT, 1 },
         { PAYQ_ERR_NOT_FOUND, 1 },
+        { PAYQ_ERR_INTERRUPTED, 1 },
         { (enum payq_err)999, 1 },
     };
     size_t i;
@@ -40,7 +41,7 @@ static void err_every_code_has_text(void **state)
     int e;
 
     (void)state;
-    for (e = PAYQ_OK; e <= PAYQ_ERR_NOT_FOUND; e++)
+    for (e = PAYQ_OK; e <= PAYQ_ERR_INTERRUPTED; e++)
         assert_string_not_equal(payq_err_str((enum payq_err)e),
                                 "unknown error");
     assert_string_equal(payq_err_str((enum payq_err)-1), "unknown error");
