@@ -23,7 +23,8 @@ static const char CLAIM_SQL[] =
     " and ((j.kind = 'pay' and $3::boolean)"
     " or (j.kind = 'deposit' and $4::boolean))"
     " and b.approved_at is not null and b.paused_at is null"
-    " and b.cancelled_at is null"
+    " and (b.cancelled_at is null or exists (select 1 from attempts a"
+    " where a.job_id = j.id and a.outcome = 'open'))"
     " order by j.run_at, j.id limit $2"
     " for update of j skip locked)"
     " update jobs j set state = 'running', lease_owner = $1,"
@@ -326,6 +327,12 @@ static enum payq_err record_attempt(PGconn *conn,
     char duration[24];
     const char *outcome = gives_up(job, res) ? "unknown"
                                              : attempt_outcome[res->kind];
+
+    /* Released before its first send: provably never sent, so closed.
+     * An open attempt then always means "may have been sent", which a
+     * cancelled batch still probes. */
+    if (res->kind == QUEUE_RESULT_RELEASE && !job->resend)
+        outcome = "not_executed";
     const char *p[9];
     struct buf body;
     enum payq_err err;

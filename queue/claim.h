@@ -64,7 +64,8 @@ struct queue_claim_opts {
 
 /*
  * Claims up to opts->max ready jobs (queued, run_at reached, batch
- * approved and neither paused nor cancelled, kind allowed), oldest run_at
+ * approved and not paused, kind allowed; in a cancelled batch only jobs
+ * whose open attempt may have been sent, to probe it), oldest run_at
  * first, with FOR UPDATE SKIP LOCKED so concurrent workers take disjoint
  * jobs; marks them running under opts->owner's lease; and commits their
  * attempts. jobs must hold opts->max entries; *n receives how many.
@@ -108,7 +109,9 @@ enum queue_record_outcome {
 
 /*
  * Records what happened to job, in one transaction, guarded by the lease
- * of owner. *out says whether it applied.
+ * of owner. *out says whether it applied. RELEASE of an attempt made by
+ * this very claim closes it as not executed (it never left), so that an
+ * open attempt always means one that may have been sent.
  */
 PAYQ_MUST_USE enum payq_err queue_record(PGconn *conn, const char *owner,
                                          const struct queue_job *job,

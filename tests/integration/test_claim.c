@@ -251,7 +251,8 @@ static void claim_outcomes_move_job_and_attempt(void **state)
         { QUEUE_RESULT_RETRY, "queued", "open" },
         { QUEUE_RESULT_NOT_EXECUTED, "queued", "not_executed" },
         { QUEUE_RESULT_COLLISION, "unknown", "unknown" },
-        { QUEUE_RESULT_RELEASE, "queued", "open" },
+        /* Released before its first send: provably never sent. */
+        { QUEUE_RESULT_RELEASE, "queued", "not_executed" },
     };
     struct fixture *fx = *state;
     char sql[256];
@@ -442,6 +443,64 @@ static void claim_pending_without_callback_becomes_unknown(void **state)
                      1);
 }
 
+/* Only an attempt this claim made is closed on release; a probe's stays
+ * open, as it may have been sent by an earlier claim. */
+static void claim_release_closes_only_fresh_attempts(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_result release = { .kind = QUEUE_RESULT_RELEASE };
+    struct queue_result retry = { .kind = QUEUE_RESULT_RETRY, .sent = true,
+                                  .max_probes = 5 };
+    struct queue_job job;
+    char first_txn[QUEUE_TXN_ID_MAX + 1];
+
+    add_jobs(fx->conn, 1, 1, "pay");
+    job = claim_one(fx, "w");
+    assert_false(job.resend);
+    snprintf(first_txn, sizeof(first_txn), "%s", job.txn_id);
+    assert_int_equal(record(fx, "w", &job, release), QUEUE_RECORDED);
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " outcome = 'not_executed' and send_count"
+                                " = 0 and finished_at is not null"),
+                     1);
+    job = claim_one(fx, "w");
+    assert_false(job.resend);
+    assert_int_equal(job.attempt_no, 2);
+    assert_string_not_equal(job.txn_id, first_txn);
+    assert_int_equal(record(fx, "w", &job, retry), QUEUE_RECORDED);
+    testdb_exec_ok(fx->conn, "update jobs set run_at = now()");
+    job = claim_one(fx, "w");
+    assert_true(job.resend);
+    assert_int_equal(record(fx, "w", &job, release), QUEUE_RECORDED);
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " outcome = 'open' and attempt_no = 2"),
+                     1);
+    job = claim_one(fx, "w");
+    assert_true(job.resend);
+    assert_int_equal(job.attempt_no, 2);
+}
+
+/* A cancelled batch sends nothing new, but its open attempts are still
+ * probed: the money may have moved and only a probe can tell. */
+static void claim_cancelled_batch_only_probes(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_claim_opts o = opts("w", 8);
+    struct queue_job jobs[8];
+    int n = -1;
+
+    add_jobs(fx->conn, 4, 2, "pay"); /* batch 4 is cancelled */
+    assert_int_equal(queue_claim(fx->conn, &o, jobs, &n), PAYQ_OK);
+    assert_int_equal(n, 0);
+    testdb_exec_ok(fx->conn, "insert into attempts (job_id, attempt_no,"
+                             " request_txn_id) select min(id), 1, 'X-' ||"
+                             " min(id) || '-1' from jobs");
+    assert_int_equal(queue_claim(fx->conn, &o, jobs, &n), PAYQ_OK);
+    assert_int_equal(n, 1);
+    assert_true(jobs[0].resend);
+    assert_int_equal(strncmp(jobs[0].txn_id, "X-", 2), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -457,6 +516,8 @@ int main(void)
         T(claim_never_moves_a_final_state_back),
         T(claim_expired_lease_is_taken_over_and_probed),
         T(claim_pending_without_callback_becomes_unknown),
+        T(claim_release_closes_only_fresh_attempts),
+        T(claim_cancelled_batch_only_probes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
