@@ -20,11 +20,22 @@ static const struct command commands[] = {
     { "import", "import CSV files of collections or payouts as batches",
       cmd_import },
     { "approve", "approve a batch imported with --hold", cmd_approve },
+    { "pause", "pause a batch: none of its jobs is sent until resumed",
+      cmd_pause },
+    { "resume", "resume a paused batch", cmd_resume },
+    { "cancel", "cancel a batch, or one job, where nothing was sent yet",
+      cmd_cancel },
+    { "retry", "queue a failed job again under a new transaction id",
+      cmd_retry },
+    { "resolve", "settle an unknown job as succeeded or failed, on evidence",
+      cmd_resolve },
     { "balance", "show the provider account balance", cmd_balance },
     { "migrate", "apply database migrations (safe to run again)",
       cmd_migrate },
     { "status", "show jobs by kind and state, pauses and live workers",
       cmd_status },
+    { "work", "claim and send jobs until stopped (the worker pool)",
+      cmd_work },
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))

@@ -1,0 +1,297 @@
+/*
+ * Recovery of `payq work`: a process killed in the middle of a batch, two
+ * processes draining one queue, and PostgreSQL restarting under a running
+ * pool. Each ends with the simulator's ledger: no id executed twice.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "tests/support/proc.h"
+#include "tests/support/testdb.h"
+#include "tests/support/work.h"
+
+struct fixture {
+    struct testdb db;
+    PGconn *conn;
+    struct testsim sim;
+    struct testwork work[2];
+};
+
+static int fx_setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+
+    assert_non_null(fx);
+    testdb_create_migrated(&fx->db);
+    fx->conn = testdb_connect(&fx->db);
+    *state = fx;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fixture *fx = *state;
+
+    testwork_cleanup(&fx->work[0]);
+    testwork_cleanup(&fx->work[1]);
+    testsim_stop(&fx->sim);
+    testsim_cleanup(&fx->sim);
+    PQfinish(fx->conn);
+    testdb_drop(&fx->db);
+    free(fx);
+    return 0;
+}
+
+static long long scalar(PGconn *conn, const char *sql)
+{
+    return testdb_scalar(conn, sql);
+}
+
+static void expect_within(PGconn *conn, const struct testwork *w,
+                          const char *sql, int ms)
+{
+    if (!testwork_wait_sql(conn, sql, ms)) {
+        testwork_dump_log(w);
+        fail_msg("not within %d ms: %s", ms, sql);
+    }
+}
+
+static const char DRAINED[] =
+    "select count(*) = 0 from jobs where state in ('queued', 'running')";
+
+/*
+ * SIGKILL in the middle of a batch, then a new process: every job ends
+ * final or unknown, what the dead process had in flight is probed with
+ * the same id, and nothing is executed twice.
+ */
+static void work_sigkill_then_restart_pays_each_job_once(void **state)
+{
+    static const char *const sim_args[] = { "--latency-ms", "20-60",
+                                            "--drop-after-execute", "5",
+                                            NULL };
+    static const char *const args[] = { "--callback-timeout", "2s", NULL };
+    struct fixture *fx = *state;
+    struct testwork_ledger l;
+    long long running;
+
+    testwork_seed(fx->conn, "deposit", 200, 1000);
+    testsim_start(&fx->sim, sim_args);
+    testwork_start(&fx->work[0], fx->db.conninfo, &fx->sim, args, NULL);
+    expect_within(fx->conn, &fx->work[0],
+                  "select count(*) >= 40 from jobs"
+                  " where state = 'succeeded'",
+                  30000);
+    assert_int_equal(testwork_signal(&fx->work[0], SIGKILL), 128 + SIGKILL);
+    running = scalar(fx->conn, "select count(*) from jobs"
+                               " where state = 'running'");
+
+    testwork_start(&fx->work[1], fx->db.conninfo, &fx->sim, args, NULL);
+    expect_within(fx->conn, &fx->work[1],
+                  "select count(*) = 200 from jobs where state in"
+                  " ('succeeded', 'failed', 'unknown')",
+                  60000);
+    if (running > 0)
+        assert_true(testwork_log_count(&fx->work[1], "took back jobs") >= 1);
+    assert_int_equal(scalar(fx->conn, "select count(*) from jobs"
+                                      " where state = 'failed'"),
+                     0);
+    /* One attempt that may have moved money per job, never two. */
+    assert_int_equal(scalar(fx->conn, "select count(*) from attempts"
+                                      " where outcome in ('succeeded',"
+                                      " 'unknown', 'pending', 'open')"),
+                     200);
+    testwork_ledger(&fx->sim, &l);
+    assert_int_equal(l.max_executed, 1);
+    assert_true(l.executed >= scalar(fx->conn, "select count(*) from jobs"
+                                               " where state ="
+                                               " 'succeeded'"));
+    assert_true(l.executed <= 200);
+}
+
+/* The outcome count of a stopped process's last line. */
+static long long outcomes_of(const struct testwork *w)
+{
+    FILE *log = fopen(w->log_path, "r");
+    char line[2048];
+    long long n = -1;
+
+    assert_non_null(log);
+    while (fgets(line, sizeof(line), log) != NULL) {
+        const char *p = strstr(line, "worker pool stopped");
+
+        if (p != NULL && (p = strstr(p, "outcomes=")) != NULL)
+            n = strtoll(p + 9, NULL, 10);
+    }
+    fclose(log);
+    return n;
+}
+
+/* Two processes on one database: the work is shared, never doubled. */
+static void work_two_processes_share_one_queue(void **state)
+{
+    static const char *const sim_args[] = { "--latency-ms", "5-20", NULL };
+    static const char *const args[] = { "--workers", "3", NULL };
+    struct fixture *fx = *state;
+    struct testwork_ledger l;
+
+    testwork_seed(fx->conn, "deposit", 300, 1000);
+    testsim_start(&fx->sim, sim_args);
+    testwork_start(&fx->work[0], fx->db.conninfo, &fx->sim, args, NULL);
+    testwork_start(&fx->work[1], fx->db.conninfo, &fx->sim, args, NULL);
+    expect_within(fx->conn, &fx->work[0], DRAINED, 60000);
+    assert_int_equal(scalar(fx->conn, "select count(*) from workers"), 2);
+    assert_int_equal(testwork_signal(&fx->work[0], SIGTERM), 0);
+    assert_int_equal(testwork_signal(&fx->work[1], SIGTERM), 0);
+    assert_int_equal(scalar(fx->conn, "select count(*) from jobs"
+                                      " where state = 'succeeded'"),
+                     300);
+    assert_int_equal(scalar(fx->conn, "select count(*) from attempts"), 300);
+    assert_true(outcomes_of(&fx->work[0]) > 0);
+    assert_true(outcomes_of(&fx->work[1]) > 0);
+    assert_int_equal(outcomes_of(&fx->work[0]) + outcomes_of(&fx->work[1]),
+                     300);
+    testwork_ledger(&fx->sim, &l);
+    assert_int_equal(l.transactions, 300);
+    assert_int_equal(l.executed, 300);
+    assert_int_equal(l.max_executed, 1);
+}
+
+/* A private PostgreSQL this test may restart without disturbing others. */
+struct private_pg {
+    char dir[64];
+    char url[256];
+};
+
+/*
+ * Output goes to a file, not a pipe: the server started here inherits
+ * it, and a pipe would then never reach end of file.
+ */
+static void pg_private(const char *action, const char *dir)
+{
+    const char *argv[] = { PAYQ_SOURCE_DIR "/scripts/pg-private", action,
+                           dir, NULL };
+    char log_path[128];
+    int status;
+
+    snprintf(log_path, sizeof(log_path), "%s.log", dir);
+    status = proc_wait(proc_start(argv, NULL, log_path));
+    if (status != 0)
+        fail_msg("pg-private %s %s failed (%d); see %s", action, dir, status,
+                 log_path);
+}
+
+static void pg_start_fresh(struct private_pg *pg)
+{
+    const char *argv[] = { PAYQ_SOURCE_DIR "/scripts/pg-private", "env",
+                           pg->dir, NULL };
+    struct proc_result res;
+    const char *p;
+
+    snprintf(pg->dir, sizeof(pg->dir), "/tmp/payq-test-pg.XXXXXX");
+    assert_non_null(mkdtemp(pg->dir));
+    pg_private("start", pg->dir);
+    proc_run(argv, NULL, &res);
+    p = strstr(buf_str(&res.out), "DATABASE_URL='");
+    assert_non_null(p);
+    p += strlen("DATABASE_URL='");
+    snprintf(pg->url, sizeof(pg->url), "%.*s", (int)strcspn(p, "'"), p);
+    proc_result_cleanup(&res);
+}
+
+static void migrate(const char *url)
+{
+    const char *argv[] = { proc_payq_path(), "migrate", NULL };
+    char env_url[300];
+    const char *env[] = { env_url, NULL };
+    struct proc_result res;
+
+    snprintf(env_url, sizeof(env_url), "DATABASE_URL=%s", url);
+    proc_run(argv, env, &res);
+    assert_int_equal(res.exit_code, 0);
+    proc_result_cleanup(&res);
+}
+
+static void pg_remove(struct private_pg *pg)
+{
+    const char *argv[] = { "/bin/rm", "-rf", pg->dir, NULL };
+    char log_path[128];
+    struct proc_result res;
+
+    pg_private("stop", pg->dir);
+    proc_run(argv, NULL, &res);
+    proc_result_cleanup(&res);
+    snprintf(log_path, sizeof(log_path), "%s.log", pg->dir);
+    unlink(log_path);
+}
+
+/*
+ * PostgreSQL restarts under a running pool: it reconnects, writes what it
+ * learned meanwhile, and finishes the batch without exiting.
+ */
+static void work_survives_postgres_restart(void **state)
+{
+    static const char *const sim_args[] = { "--latency-ms", "20-40", NULL };
+    struct fixture *fx = *state;
+    struct private_pg pg;
+    struct testwork_ledger l;
+    PGconn *conn;
+
+    pg_start_fresh(&pg);
+    migrate(pg.url);
+    conn = PQconnectdb(pg.url);
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    testwork_seed(conn, "deposit", 150, 1000);
+    testsim_start(&fx->sim, sim_args);
+    testwork_start(&fx->work[0], pg.url, &fx->sim, NULL, NULL);
+    expect_within(conn, &fx->work[0],
+                  "select count(*) >= 30 from jobs"
+                  " where state = 'succeeded'",
+                  30000);
+    pg_private("stop", pg.dir);
+    sleep(2);
+    pg_private("start", pg.dir);
+    PQreset(conn);
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    expect_within(conn, &fx->work[0],
+                  "select count(*) = 150 from jobs"
+                  " where state = 'succeeded'",
+                  60000);
+    assert_int_equal(kill(fx->work[0].pid, 0), 0); /* never exited */
+    assert_true(testwork_log_count(&fx->work[0],
+                                   "database connection back") >= 1);
+    assert_int_equal(testwork_signal(&fx->work[0], SIGTERM), 0);
+    testwork_ledger(&fx->sim, &l);
+    assert_int_equal(l.executed, 150);
+    assert_int_equal(l.max_executed, 1);
+    PQfinish(conn);
+    pg_remove(&pg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            work_sigkill_then_restart_pays_each_job_once, fx_setup,
+            fx_teardown),
+        cmocka_unit_test_setup_teardown(work_two_processes_share_one_queue,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(work_survives_postgres_restart,
+                                        fx_setup, fx_teardown),
+    };
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (getenv("PAYQ_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("PAYQ_TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

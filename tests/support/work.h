@@ -1,0 +1,70 @@
+/*
+ * Runs `payq work` as a child process against a test database and a
+ * test simulator, and reads back what happened: its log, the jobs, and
+ * the simulator's ledger. Shared by the worker pool's integration tests.
+ */
+#ifndef PAYQ_TESTS_WORK_H
+#define PAYQ_TESTS_WORK_H
+
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
+#include "tests/support/sim.h"
+
+/* Most extra arguments or environment entries testwork_start() takes. */
+#define TESTWORK_EXTRA_MAX 24
+
+struct testwork {
+    int pid;            /* 0 when not running */
+    char log_path[64];  /* its stdout and stderr */
+};
+
+/*
+ * Starts `payq work` on database_url (a libpq connection string) against
+ * sim, with test credentials, PAYQ_TXN_PREFIX=T, 1 s request timeouts,
+ * fast backoff (100ms base, 1s cap), a 12 s lease and a 200 ms poll;
+ * args (NULL-terminated, or NULL) come after those and may override
+ * them; env entries ("NAME=value", NULL-terminated, or NULL) too.
+ */
+void testwork_start(struct testwork *w, const char *database_url,
+                    const struct testsim *sim, const char *const *args,
+                    const char *const *env);
+
+/* Sends sig and waits; returns the exit status as proc_wait() does. */
+int testwork_signal(struct testwork *w, int sig);
+
+/* Waits for it to exit by itself; returns the exit status. */
+int testwork_wait(struct testwork *w);
+
+/* Kills it (SIGKILL) if running, and removes the log. */
+void testwork_cleanup(struct testwork *w);
+
+/* How many lines of its log contain needle. */
+int testwork_log_count(const struct testwork *w, const char *needle);
+
+/* Prints its log to stderr, to explain a failing test. */
+void testwork_dump_log(const struct testwork *w);
+
+/*
+ * Polls sql (one boolean cell) every 50 ms until it is true or timeout_ms
+ * passes; returns whether it became true.
+ */
+bool testwork_wait_sql(PGconn *conn, const char *sql, int timeout_ms);
+
+/* Adds an approved batch of n jobs of kind, amount RWF each; its id. */
+long long testwork_seed(PGconn *conn, const char *kind, int n,
+                        long long amount);
+
+/* The simulator's ledger, for checks of what it executed. */
+struct testwork_ledger {
+    int transactions;  /* distinct ids it has seen */
+    int executed;      /* ids executed at least once */
+    int max_executed;  /* most executions of one id: never above 1 */
+    int attempts;      /* requests over all ids */
+};
+
+/* Reads the simulator's ledger (up to 100,000 ids); fails on error. */
+void testwork_ledger(const struct testsim *sim, struct testwork_ledger *l);
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * A sender thread: claim a few jobs, send each, record each outcome.
+ *
+ * The order of one job is the safety argument:
+ *   1. the claim commits the attempt and its transaction id;
+ *   2. the job is sent only if its lease will outlast the request, no
+ *      pause covers its kind and the pool is not stopping;
+ *   3. the outcome is recorded under the lease; a database outage is
+ *      waited out and the write retried, never dropped for a new send.
+ * A job claimed but not started goes back to the queue (released).
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/backoff.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "db/conn.h"
+#include "worker/decide.h"
+#include "worker/internal.h"
+
+enum {
+    BODY_KEEP = 4096,      /* bytes of an answer kept with the attempt */
+    RECORD_TRIES = 5,      /* a statement failing, not the connection */
+};
+
+struct sender {
+    struct worker_pool *pool;
+    char owner[QUEUE_OWNER_MAX + 1];
+    PGconn *conn;
+    struct upstream_client *client;
+    uint64_t rng;
+    long long claimed_ms;          /* when the current claim began */
+    char body[BODY_KEEP + 1];      /* the last answer, NUL-terminated */
+    struct queue_job jobs[QUEUE_CLAIM_MAX];
+};
+
+static atomic_int sender_count;
+
+static const char *endpoint_of(enum job_kind kind)
+{
+    return kind == JOB_KIND_PAY ? "pay_v2" : "deposit";
+}
+
+static enum worker_scope scope_of(enum job_kind kind)
+{
+    return kind == JOB_KIND_PAY ? WORKER_SCOPE_PAY : WORKER_SCOPE_DEPOSIT;
+}
+
+/*
+ * Writes res for job until it is written, the lease is gone, or the
+ * pool abandons. A lost connection is waited for without limit: the
+ * result is the only record of what the provider said.
+ */
+static void record(struct sender *snd, const struct queue_job *job,
+                   const struct queue_result *res)
+{
+    struct worker_pool *pool = snd->pool;
+    enum queue_record_outcome out = QUEUE_RECORD_LOST;
+    enum payq_err err;
+    int failures = 0;
+
+    for (;;) {
+        err = queue_record(snd->conn, snd->owner, job, res, &out);
+        if (err == PAYQ_OK)
+            break;
+        if (worker_db_lost(snd->conn, err)) {
+            if (worker_db_ensure(pool, "worker", &snd->conn,
+                                 WORKER_ABANDON) != PAYQ_OK)
+                return;
+            continue;
+        }
+        if (++failures >= RECORD_TRIES) {
+            log_error("cannot record an outcome; the lease will expire and "
+                      "the job be probed with the same id",
+                      LOG_INT("job", job->id), LOG_STR("txn", job->txn_id));
+            return;
+        }
+        if (worker_sleep(pool, 1000LL * failures, WORKER_ABANDON, false) ==
+            WORKER_ABANDON)
+            return;
+    }
+    if (res->kind != QUEUE_RESULT_RELEASE)
+        atomic_fetch_add(&pool->done, 1);
+    if (out == QUEUE_RECORDED_UNKNOWN)
+        log_warn("no definite answer after the most probes: job unknown",
+                 LOG_INT("job", job->id), LOG_STR("txn", job->txn_id),
+                 LOG_INT("probes", job->probe_count + 1));
+}
+
+static void release(struct sender *snd, const struct queue_job *job)
+{
+    struct queue_result res;
+
+    memset(&res, 0, sizeof(res));
+    res.kind = QUEUE_RESULT_RELEASE;
+    log_debug("job released unsent", LOG_INT("job", job->id));
+    record(snd, job, &res);
+}
+
+/* Step 2's conditions, checked before and after any wait. */
+static bool may_start(struct sender *snd, const struct queue_job *job)
+{
+    struct worker_pool *pool = snd->pool;
+    long long used = worker_now_ms() - snd->claimed_ms;
+    long long budget = pool->s.lease_s * 1000LL - WORKER_LEASE_MARGIN_MS -
+                       pool->ucfg->timeout_ms;
+    bool pay = false;
+    bool deposit = false;
+
+    if (worker_stop_level(pool) != WORKER_RUNNING)
+        return false;
+    if (used > budget) {
+        log_debug("lease too short to send; released",
+                  LOG_INT("job", job->id));
+        return false;
+    }
+    worker_pause_allowed(pool, &pay, &deposit);
+    return job->kind == JOB_KIND_PAY ? pay : deposit;
+}
+
+/* Waits for a place among the requests in flight; false: stopping. */
+static bool take_slot(struct worker_pool *pool)
+{
+    bool ok;
+
+    pthread_mutex_lock(&pool->lock);
+    while (pool->in_flight >= pool->max_in_flight &&
+           pool->stop == WORKER_RUNNING)
+        pthread_cond_wait(&pool->slot_freed, &pool->lock);
+    ok = pool->stop == WORKER_RUNNING;
+    if (ok)
+        pool->in_flight++;
+    pthread_mutex_unlock(&pool->lock);
+    return ok;
+}
+
+static void give_slot(struct worker_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->in_flight--;
+    pthread_cond_signal(&pool->slot_freed);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/*
+ * The rate limit's token, then any throttle that began while waiting for
+ * it (a reservation is not recalled by a later hold). false when the
+ * pool began stopping meanwhile.
+ */
+static bool wait_turn(struct worker_pool *pool)
+{
+    long long wait = ratelimit_reserve_ms(pool->rate);
+
+    while (wait > 0) {
+        if (worker_sleep(pool, wait, WORKER_DRAINING, false) !=
+            WORKER_RUNNING)
+            return false;
+        wait = ratelimit_hold_left_ms(pool->rate);
+    }
+    return true;
+}
+
+/* Keeps a NUL-terminated copy of the answer for attempts.response_body. */
+static const char *keep_body(struct sender *snd)
+{
+    size_t len = 0;
+    const char *raw = upstream_client_last_body(snd->client, &len);
+
+    if (raw == NULL)
+        return NULL;
+    if (len > BODY_KEEP)
+        len = BODY_KEEP;
+    memcpy(snd->body, raw, len);
+    snd->body[len] = '\0';
+    return snd->body;
+}
+
+/* payq itself refused to send: nothing left this host. */
+static void refused_locally(struct sender *snd, const struct queue_job *job,
+                            enum payq_err err, struct worker_decision *d)
+{
+    struct worker_pool *pool = snd->pool;
+
+    memset(d, 0, sizeof(*d));
+    d->action = WORKER_ACTION_NONE;
+    d->result.sent = false;
+    if (err == PAYQ_ERR_DATA) {
+        /* The row passed import but not the request rules: final. */
+        d->result.kind = QUEUE_RESULT_FAILED;
+        d->result.message = "payq could not write this payment as a "
+                            "request (invalid field); nothing was sent";
+        return;
+    }
+    d->result.kind = QUEUE_RESULT_RETRY;
+    d->result.delay_ms = backoff_delay_ms(pool->s.policy.backoff_base_ms,
+                                          pool->s.policy.backoff_cap_ms, 0,
+                                          &snd->rng);
+    if (err == PAYQ_ERR_CONFIG)
+        worker_pause_set(pool, scope_of(job->kind), false,
+                         "no callback URL: set PAYQ_CALLBACK_URL", "");
+}
+
+static void log_outcome(const struct queue_job *job,
+                        const struct upstream_result *r)
+{
+    log_debug("job sent", LOG_INT("job", job->id),
+              LOG_STR("kind", job_kind_name(job->kind)),
+              LOG_STR("txn", job->txn_id),
+              LOG_STR("probe", job->resend ? "yes" : "no"),
+              LOG_STR("class", upstream_class_name(r->cls)),
+              LOG_STR("code", r->code), LOG_STR("reason", r->reason),
+              LOG_INT("ms", r->duration_ms));
+}
+
+static void send_one(struct sender *snd, const struct queue_job *job,
+                     struct upstream_result *r, struct worker_decision *d)
+{
+    struct worker_pool *pool = snd->pool;
+    struct upstream_payment pay = {
+        .kind = job->kind,
+        .request_txn_id = job->txn_id,
+        .phone = job->phone,
+        .amount = job->amount,
+        .callback_url = NULL,
+        .reference = job->reference,
+        .withdraw_charge = job->withdraw_charge,
+        .reason = job->reason,
+        .depositor_name = job->depositor_name,
+    };
+    enum payq_err err = upstream_client_send(snd->client, &pay, job->resend,
+                                             r);
+
+    if (err != PAYQ_OK) {
+        refused_locally(snd, job, err, d);
+        return;
+    }
+    log_outcome(job, r);
+    worker_metrics_request(pool->metrics, endpoint_of(job->kind), r->cls,
+                           r->code, r->duration_ms);
+    worker_decide(job, r, keep_body(snd), &pool->s.policy, &snd->rng, d);
+}
+
+/* What the pool does besides recording: pauses, slowing, alerts. */
+static void act(struct sender *snd, const struct queue_job *job,
+                const struct upstream_result *r,
+                const struct worker_decision *d)
+{
+    struct worker_pool *pool = snd->pool;
+    const char *why = r->message[0] != '\0' ? r->message : r->reason;
+
+    switch (d->action) {
+    case WORKER_ACTION_PAUSE_ALL:
+        worker_pause_set(pool, WORKER_SCOPE_ALL, false, why, r->code);
+        break;
+    case WORKER_ACTION_PAUSE_KIND:
+        worker_pause_set(pool, scope_of(job->kind),
+                         job->kind == JOB_KIND_DEPOSIT &&
+                             strcmp(r->code, "1005") == 0,
+                         why, r->code);
+        break;
+    case WORKER_ACTION_SLOW_DOWN:
+        if (ratelimit_hold_left_ms(pool->rate) == 0)
+            log_warn("provider throttled us; the pool slows down",
+                     LOG_INT("retry_after_s", d->slow_down_s));
+        ratelimit_hold(pool->rate, d->slow_down_s * 1000);
+        break;
+    case WORKER_ACTION_ALERT:
+        log_error("the provider says a new transaction id was used before; "
+                  "job set aside for review",
+                  LOG_INT("job", job->id), LOG_STR("txn", job->txn_id));
+        break;
+    case WORKER_ACTION_NONE:
+        break;
+    }
+}
+
+static void run_job(struct sender *snd, const struct queue_job *job)
+{
+    struct worker_pool *pool = snd->pool;
+    struct upstream_result r;
+    struct worker_decision d;
+
+    if (!may_start(snd, job) || !take_slot(pool)) {
+        release(snd, job);
+        return;
+    }
+    if (!wait_turn(pool) || !may_start(snd, job)) {
+        give_slot(pool);
+        release(snd, job);
+        return;
+    }
+    memset(&r, 0, sizeof(r));
+    send_one(snd, job, &r, &d);
+    give_slot(pool);
+    act(snd, job, &r, &d);
+    record(snd, job, &d.result);
+}
+
+/* Which kinds to claim now; false when none. */
+static bool kinds_to_claim(struct sender *snd, struct queue_claim_opts *o)
+{
+    worker_pause_allowed(snd->pool, &o->pay, &o->deposit);
+    if (o->deposit &&
+        !worker_float_allows(snd->pool, snd->conn, snd->client))
+        o->deposit = false;
+    return o->pay || o->deposit;
+}
+
+/* One round: claim, run each job, or wait for work. */
+static void round_trip(struct sender *snd)
+{
+    struct worker_pool *pool = snd->pool;
+    struct queue_claim_opts opts = {
+        .owner = snd->owner,
+        .prefix = pool->s.txn_prefix,
+        .lease_s = pool->s.lease_s,
+        .max = pool->s.claim_max,
+    };
+    unsigned long long seq = worker_wake_seq(pool);
+    enum payq_err err;
+    int n = 0;
+    int i;
+
+    if (!kinds_to_claim(snd, &opts)) {
+        worker_wait_work(pool, pool->s.poll_ms, seq);
+        return;
+    }
+    snd->claimed_ms = worker_now_ms();
+    err = queue_claim(snd->conn, &opts, snd->jobs, &n);
+    worker_metrics_claim(pool->metrics, worker_now_ms() - snd->claimed_ms,
+                         err == PAYQ_OK ? n : 0);
+    if (err != PAYQ_OK) {
+        /* Lost: the caller reconnects. Else a pause, not a hot loop. */
+        if (!worker_db_lost(snd->conn, err))
+            worker_sleep(pool, pool->s.poll_ms, WORKER_DRAINING, false);
+        return;
+    }
+    if (n == 0) {
+        worker_wait_work(pool, pool->s.poll_ms, seq);
+        return;
+    }
+    for (i = 0; i < n; i++)
+        run_job(snd, &snd->jobs[i]);
+}
+
+static enum payq_err sender_open(struct sender *snd)
+{
+    struct worker_pool *pool = snd->pool;
+    int index = atomic_fetch_add(&sender_count, 1);
+
+    snprintf(snd->owner, sizeof(snd->owner), "%s:%d", pool->name, index);
+    snd->rng = backoff_seed();
+    return upstream_client_create(pool->ucfg, &pool->cfg->credentials,
+                                  &snd->client);
+}
+
+void *worker_send_main(void *arg)
+{
+    struct worker_pool *pool = arg;
+    struct sender *snd = mem_calloc(1, sizeof(*snd));
+
+    if (snd == NULL)
+        goto out;
+    snd->pool = pool;
+    if (sender_open(snd) != PAYQ_OK) {
+        log_error("a worker thread cannot start its provider client");
+        goto out;
+    }
+    while (worker_stop_level(pool) == WORKER_RUNNING) {
+        if (worker_db_ensure(pool, "worker", &snd->conn, WORKER_DRAINING) !=
+            PAYQ_OK)
+            break;
+        round_trip(snd);
+    }
+out:
+    if (snd != NULL) {
+        upstream_client_destroy(snd->client);
+        db_conn_close(snd->conn);
+    }
+    mem_free(snd);
+    atomic_fetch_sub(&pool->senders_alive, 1);
+    return NULL;
+}
