@@ -32,6 +32,7 @@ enum {
     OPT_BACKOFF_CAP,
     OPT_CALLBACK_TIMEOUT,
     OPT_INBOX,
+    OPT_INBOX_KIND,
 };
 
 static void write_help(FILE *out)
@@ -66,6 +67,8 @@ static void write_help(FILE *out)
           "                        pending longer: unknown [30m]\n"
           "  --inbox DIR           also import CSV files dropped in DIR\n"
           "                        (as payq import --watch DIR does)\n"
+          "  --inbox-kind KIND     pay or deposit, for inbox files with\n"
+          "                        no kind column [pay]\n"
           "\n"
           "Environment: PAYQ_TXN_PREFIX (transaction id prefix, so test\n"
           "and production never share ids) [payq]; PAYQ_API_URL,\n"
@@ -135,6 +138,7 @@ static bool parse_count(const char *text, long long min, long long max,
 struct work_args {
     struct worker_settings settings;
     const char *inbox_dir;
+    enum job_kind inbox_kind;
 };
 
 /* Counts and rates; false with *bad naming the flag. */
@@ -228,6 +232,9 @@ static bool work_option(struct work_args *a, int opt, const char *arg,
     case OPT_INBOX:
         a->inbox_dir = arg;
         return true;
+    case OPT_INBOX_KIND:
+        *bad = "--inbox-kind takes pay or deposit";
+        return job_kind_parse(arg, &a->inbox_kind) == PAYQ_OK;
     }
     return number_option(&a->settings, opt, arg, bad) ||
            duration_option(&a->settings, opt, arg, bad);
@@ -283,17 +290,20 @@ static void *inbox_main(void *arg)
     return NULL;
 }
 
-static enum payq_err inbox_start(struct inbox_run *run, const char *dir,
-                                 PGconn *conn, const struct config *cfg)
+static enum payq_err inbox_start(struct inbox_run *run,
+                                 const struct work_args *a, PGconn *conn,
+                                 const struct config *cfg)
 {
     struct ingest_options o;
     enum payq_err err;
 
     ingest_options_init(&o);
+    o.kind = a->inbox_kind;
     o.min_amount = cfg->min_amount;
     o.max_amount = cfg->max_amount;
     o.actor = cli_actor();
-    err = inbox_create(dir, &o, INBOX_SETTLE_S_DEFAULT, &run->box);
+    err = inbox_create(a->inbox_dir, &o, INBOX_SETTLE_S_DEFAULT,
+                       &run->box);
     if (err != PAYQ_OK)
         return err;
     run->conn = conn;
@@ -355,7 +365,7 @@ static enum payq_err work(PGconn *conn, const struct config *cfg, void *arg)
         err = check_provider(cfg, &ucfg);
     install_signals();
     if (err == PAYQ_OK && a->inbox_dir != NULL)
-        err = inbox_start(&inbox, a->inbox_dir, conn, cfg);
+        err = inbox_start(&inbox, a, conn, cfg);
     if (err == PAYQ_OK)
         err = run_pool(cfg, &ucfg, &a->settings);
     if (stop_level == 0)
@@ -385,6 +395,7 @@ int cmd_work(struct cli *cli, int argc, char **argv)
         { "callback-timeout", required_argument, NULL,
           OPT_CALLBACK_TIMEOUT },
         { "inbox", required_argument, NULL, OPT_INBOX },
+        { "inbox-kind", required_argument, NULL, OPT_INBOX_KIND },
         { NULL, 0, NULL, 0 },
     };
     struct work_args a;
@@ -392,6 +403,7 @@ int cmd_work(struct cli *cli, int argc, char **argv)
     int opt;
 
     memset(&a, 0, sizeof(a));
+    a.inbox_kind = JOB_KIND_PAY;
     worker_settings_init(&a.settings);
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (cli_global_option(cli, opt, optarg))

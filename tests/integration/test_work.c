@@ -434,6 +434,39 @@ static void work_second_signal_exits_at_once(void **state)
     assert_int_equal(testwork_log_count(&fx->work, "second signal"), 1);
 }
 
+/* --inbox: a file dropped in the directory is imported and sent. */
+static void work_inbox_imports_and_sends(void **state)
+{
+    struct fixture *fx = *state;
+    char dir[64] = "/tmp/payq-test-inbox.XXXXXX";
+    char path[128];
+    const char *args[] = { "--inbox", dir, "--inbox-kind", "deposit", NULL };
+    FILE *f;
+
+    assert_non_null(mkdtemp(dir));
+    start(fx, NULL, args, NULL);
+    wait_ready(fx);
+    snprintf(path, sizeof(path), "%s/payouts.csv", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("reference,phone,amount,reason,deposit_ref_name\n"
+          "INB-1,0788000001,1500,bursary refund,Green Hill School\n"
+          "INB-2,0788000002,2500,bursary refund,Green Hill School\n",
+          f);
+    fclose(f);
+    expect_within(fx, "select count(*) = 2 from jobs where kind ="
+                      " 'deposit' and state = 'succeeded'", 20000);
+    snprintf(path, sizeof(path), "%s/imported/payouts.csv", dir);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(testwork_signal(&fx->work, SIGTERM), 0);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/imported", dir);
+    rmdir(path);
+    snprintf(path, sizeof(path), "%s/rejected", dir);
+    rmdir(path);
+    rmdir(dir);
+}
+
 /* Bad settings are refused before anything is claimed. */
 static void work_refuses_bad_settings(void **state)
 {
@@ -475,6 +508,8 @@ int main(void)
             work_graceful_shutdown_releases_unstarted, fx_setup,
             fx_teardown),
         cmocka_unit_test_setup_teardown(work_second_signal_exits_at_once,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(work_inbox_imports_and_sends,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(work_refuses_bad_settings, fx_setup,
                                         fx_teardown),
