@@ -15,11 +15,9 @@
 #include <microhttpd.h>
 
 #include "core/buf.h"
+#include "core/listen.h"
 #include "core/log.h"
 #include "core/mem.h"
-
-/* Longest "ADDR:PORT" accepted; a dotted quad and port need 21 bytes. */
-#define LISTEN_MAX 64
 
 /* Cap on one exposition; far above what the bounded metrics can make. */
 #define METRICS_BODY_MAX (1024 * 1024)
@@ -36,87 +34,6 @@ struct worker_httpd {
 };
 
 enum route { ROUTE_NONE, ROUTE_METRICS, ROUTE_HEALTHZ, ROUTE_READYZ };
-
-/*
- * Notes of libmicrohttpd about a client's own misbehaviour: a port scan
- * or a load balancer's TCP check makes them, and nobody need act on them.
- */
-static const char *const CLIENT_NOTES[] = {
-    "Connection was closed by remote side",
-    "The connection was forcibly closed by remote peer",
-    "Connection socket is closed when reading request",
-    "Too large value of 'Content-Length' header",
-};
-
-static bool client_note(const char *text)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(CLIENT_NOTES) / sizeof(CLIENT_NOTES[0]); i++)
-        if (strncmp(text, CLIENT_NOTES[i], strlen(CLIENT_NOTES[i])) == 0)
-            return true;
-    return false;
-}
-
-/* libmicrohttpd's own messages, as lines of the log module. */
-static void mhd_log(void *ctx, const char *fmt, va_list ap)
-{
-    char text[256];
-
-    (void)ctx;
-    vsnprintf(text, sizeof(text), fmt, ap);
-    text[strcspn(text, "\n")] = '\0';
-    if (client_note(text))
-        log_debug("libmicrohttpd", LOG_STR("server", "listen"),
-                  LOG_STR("detail", text));
-    else
-        log_warn("libmicrohttpd", LOG_STR("server", "listen"),
-                 LOG_STR("detail", text));
-}
-
-/* Parses a decimal port, 0 to 65535: digits only, no sign or space. */
-static bool parse_port(const char *text, unsigned *port)
-{
-    unsigned long value = 0;
-    size_t i;
-
-    for (i = 0; text[i] != '\0'; i++) {
-        if (text[i] < '0' || text[i] > '9' || i >= 5)
-            return false;
-        value = value * 10 + (unsigned long)(text[i] - '0');
-    }
-    if (i == 0 || value > 65535)
-        return false;
-    *port = (unsigned)value;
-    return true;
-}
-
-/* Fills addr from "ADDR:PORT"; false when it is not one. */
-static bool parse_listen(const char *listen, struct sockaddr_in *addr)
-{
-    char host[LISTEN_MAX + 1];
-    const char *colon;
-    unsigned port;
-    size_t len;
-
-    if (listen == NULL || strlen(listen) > LISTEN_MAX)
-        return false;
-    colon = strrchr(listen, ':');
-    if (colon == NULL || !parse_port(colon + 1, &port))
-        return false;
-    len = (size_t)(colon - listen);
-    memcpy(host, listen, len);
-    host[len] = '\0';
-
-    memset(addr, 0, sizeof(*addr));
-    addr->sin_family = AF_INET;
-    addr->sin_port = htons((unsigned short)port);
-    if (strcmp(host, "localhost") == 0)
-        addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    else if (inet_pton(AF_INET, host, &addr->sin_addr) != 1)
-        return false;
-    return true;
-}
 
 static enum route route_find(const char *url)
 {
@@ -249,8 +166,9 @@ static struct MHD_Daemon *daemon_start(struct worker_httpd *h,
 
     /* The logger comes first so that it hears about the other options. */
     return MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
+        flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER,
+        listen_log_mhd, (void *)"metrics", MHD_OPTION_SOCK_ADDR,
+        (const struct sockaddr *)addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)WORKER_HTTPD_CONNECTIONS_MAX,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WORKER_HTTPD_TIMEOUT_S,
         MHD_OPTION_END);
@@ -273,7 +191,7 @@ enum payq_err worker_httpd_start(const char *listen, struct worker_metrics *m,
     char host[INET_ADDRSTRLEN];
 
     *out = NULL;
-    if (!parse_listen(listen, &addr)) {
+    if (!listen_parse(listen, &addr)) {
         log_error("cannot listen: expected ADDR:PORT, ADDR an IPv4 "
                   "address or localhost",
                   LOG_STR("listen", listen != NULL ? listen : ""));
