@@ -6,6 +6,7 @@
 
 int cmd_approve(struct cli *cli, int argc, char **argv);
 int cmd_balance(struct cli *cli, int argc, char **argv);
+int cmd_callbacks(struct cli *cli, int argc, char **argv);
 int cmd_cancel(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_migrate(struct cli *cli, int argc, char **argv);

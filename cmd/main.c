@@ -30,6 +30,8 @@ static const struct command commands[] = {
     { "resolve", "settle an unknown job as succeeded or failed, on evidence",
       cmd_resolve },
     { "balance", "show the provider account balance", cmd_balance },
+    { "callbacks", "receive the provider's callbacks (the receiver alone)",
+      cmd_callbacks },
     { "migrate", "apply database migrations (safe to run again)",
       cmd_migrate },
     { "status", "show jobs by kind and state, pauses and live workers",

@@ -1,0 +1,172 @@
+/*
+ * payq callbacks: the callback receiver alone (see callback/server.h),
+ * to run apart from the workers, for instance several behind a load
+ * balancer; and --print-urls, the URLs to give the provider.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "callback/server.h"
+#include "callback/token.h"
+#include "cmd/commands.h"
+#include "core/log.h"
+#include "core/sdnotify.h"
+
+enum {
+    OPT_LISTEN = CLI_OPT_VERSION + 1,
+    OPT_CONNECTIONS,
+    OPT_PRINT_URLS,
+};
+
+static void write_help(FILE *out)
+{
+    fputs("Usage: payq callbacks [OPTIONS] [GLOBAL OPTIONS]\n"
+          "\n"
+          "Receives the provider's final-status callbacks and applies each\n"
+          "to its job, answering 200 only once it is committed, until\n"
+          "SIGTERM or SIGINT. `payq work --callbacks ADDR:PORT` runs the\n"
+          "same receiver inside the worker pool.\n"
+          "\n"
+          "Options:\n"
+          "  --listen ADDR:PORT    where to listen [127.0.0.1:8080]\n"
+          "  --connections N       database connections, 1-32 [4]\n"
+          "  --print-urls          print the payout callback URL to set on\n"
+          "                        the provider account, and the form of\n"
+          "                        the collection URLs, then exit\n"
+          "\n"
+          "Environment:\n"
+          "  PAYQ_CALLBACK_SECRET      key of the URL tokens, at least 16\n"
+          "                            bytes (required; keep it secret)\n"
+          "  PAYQ_CALLBACK_URL         the public base URL of this\n"
+          "                            receiver, for --print-urls\n"
+          "  PAYQ_CALLBACK_ALLOW       source addresses allowed, CIDR\n"
+          "                            list [any]\n"
+          "  PAYQ_CALLBACK_BASIC_AUTH  user:password required, if set\n"
+          "\n",
+          out);
+    cli_write_global_help(out);
+    fputc('\n', out);
+    cli_write_exit_help(out);
+}
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+struct callbacks_args {
+    struct callback_settings settings;
+    bool print_urls;
+};
+
+static enum payq_err print_urls(const struct callback_settings *s)
+{
+    const char *base = getenv("PAYQ_CALLBACK_URL");
+    char url[2048];
+    enum payq_err err;
+
+    if (base == NULL || base[0] == '\0' || s->secret == NULL) {
+        log_error("set PAYQ_CALLBACK_URL and PAYQ_CALLBACK_SECRET first");
+        return PAYQ_ERR_CONFIG;
+    }
+    err = callback_url_deposit(base, s->secret, url, sizeof(url));
+    if (err != PAYQ_OK)
+        return err;
+    printf("payouts (set once on the provider account):\n  %s\n", url);
+    err = callback_url_pay(base, s->secret, "TXNID", url, sizeof(url));
+    if (err == PAYQ_OK)
+        printf("collections (sent with each request; for TXNID):\n  %s\n",
+               url);
+    return err;
+}
+
+static void wait_for_signal(void)
+{
+    struct sigaction sa;
+    struct timespec tick = { 0, 200 * 1000 * 1000 };
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (!stop_requested)
+        nanosleep(&tick, NULL);
+}
+
+static enum payq_err serve(PGconn *conn, const struct config *cfg,
+                           void *arg)
+{
+    struct callbacks_args *a = arg;
+    struct callback_server *srv = NULL;
+    struct callback_counts counts;
+    enum payq_err err;
+
+    (void)conn; /* the schema is checked; committers open their own */
+    err = callback_server_start(cfg, &a->settings, &srv);
+    if (err != PAYQ_OK)
+        return err;
+    if (sdnotify_send("READY=1") != PAYQ_OK)
+        log_debug("systemd not told of readiness");
+    wait_for_signal();
+    if (sdnotify_send("STOPPING=1") != PAYQ_OK)
+        log_debug("systemd not told of stopping");
+    callback_server_counts(srv, &counts);
+    callback_server_stop(srv);
+    log_info("callback receiver stopped", LOG_INT("stored", counts.stored),
+             LOG_INT("refused", counts.refused), LOG_INT("bad", counts.bad),
+             LOG_INT("failed", counts.failed));
+    return PAYQ_OK;
+}
+
+static bool parse_connections(const char *text, int *out)
+{
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+
+    if (end == text || *end != '\0' || v < 1 || v > 32)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+int cmd_callbacks(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        CLI_GLOBAL_LONGOPTS,
+        { "listen", required_argument, NULL, OPT_LISTEN },
+        { "connections", required_argument, NULL, OPT_CONNECTIONS },
+        { "print-urls", no_argument, NULL, OPT_PRINT_URLS },
+        { NULL, 0, NULL, 0 },
+    };
+    struct callbacks_args a;
+    int opt;
+
+    memset(&a, 0, sizeof(a));
+    callback_settings_from_env(&a.settings);
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (opt == OPT_LISTEN)
+            a.settings.listen = optarg;
+        else if (opt == OPT_CONNECTIONS) {
+            if (!parse_connections(optarg, &a.settings.db_connections))
+                return cli_usage_error(cli, "--connections takes 1 to 32");
+        } else if (opt == OPT_PRINT_URLS)
+            a.print_urls = true;
+        else if (!cli_global_option(cli, opt, optarg))
+            return cli_usage_error(cli, "invalid option");
+    }
+    if (cli->help) {
+        write_help(stdout);
+        return 0;
+    }
+    if (optind < argc)
+        return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+    if (a.print_urls)
+        return cli_exit_code(print_urls(&a.settings));
+    return cli_run_with_db(cli, CLI_SCHEMA_CURRENT, serve, &a);
+}
