@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "callback/committer.h"
+#include "callback/server.h"
+#include "callback/token.h"
 #include "cmd/commands.h"
 #include "core/log.h"
 #include "ingest/inbox.h"
@@ -33,6 +36,8 @@ enum {
     OPT_CALLBACK_TIMEOUT,
     OPT_INBOX,
     OPT_INBOX_KIND,
+    OPT_CALLBACKS,
+    OPT_CALLBACK_CONNECTIONS,
 };
 
 static void write_help(FILE *out)
@@ -69,11 +74,19 @@ static void write_help(FILE *out)
           "                        (as payq import --watch DIR does)\n"
           "  --inbox-kind KIND     pay or deposit, for inbox files with\n"
           "                        no kind column [pay]\n"
+          "  --callbacks ADDR:PORT also receive the provider's callbacks\n"
+          "                        here (as payq callbacks does)\n"
+          "  --callback-connections N\n"
+          "                        database connections of the receiver\n"
+          "                        [4]\n"
           "\n"
           "Environment: PAYQ_TXN_PREFIX (transaction id prefix, so test\n"
-          "and production never share ids) [payq]; PAYQ_API_URL,\n"
-          "PAYQ_CALLBACK_URL, PAYQ_CA_FILE, PAYQ_CONNECT_TIMEOUT_MS,\n"
-          "PAYQ_TIMEOUT_MS as for payq balance.\n"
+          "and production never share ids) [payq]; PAYQ_CALLBACK_URL\n"
+          "(public base URL of the callback receiver) and\n"
+          "PAYQ_CALLBACK_SECRET (key of its URL tokens, 16 bytes or more,\n"
+          "required); PAYQ_API_URL, PAYQ_CA_FILE, PAYQ_CONNECT_TIMEOUT_MS,\n"
+          "PAYQ_TIMEOUT_MS as for payq balance; PAYQ_CALLBACK_ALLOW and\n"
+          "PAYQ_CALLBACK_BASIC_AUTH as for payq callbacks.\n"
           "\n"
           "A first SIGTERM or SIGINT stops claiming, lets requests in\n"
           "flight finish within --grace, puts back jobs not started and\n"
@@ -139,6 +152,8 @@ struct work_args {
     struct worker_settings settings;
     const char *inbox_dir;
     enum job_kind inbox_kind;
+    struct callback_settings callbacks;
+    bool receive_callbacks;
 };
 
 /* Counts and rates; false with *bad naming the flag. */
@@ -222,6 +237,8 @@ static bool duration_option(struct worker_settings *s, int opt,
 static bool work_option(struct work_args *a, int opt, const char *arg,
                         const char **bad)
 {
+    long long v = 0;
+
     switch (opt) {
     case OPT_LISTEN:
         a->settings.http_listen = arg;
@@ -235,9 +252,34 @@ static bool work_option(struct work_args *a, int opt, const char *arg,
     case OPT_INBOX_KIND:
         *bad = "--inbox-kind takes pay or deposit";
         return job_kind_parse(arg, &a->inbox_kind) == PAYQ_OK;
+    case OPT_CALLBACKS:
+        a->callbacks.listen = arg;
+        a->receive_callbacks = true;
+        return true;
+    case OPT_CALLBACK_CONNECTIONS:
+        *bad = "--callback-connections takes 1 to 32";
+        if (!parse_count(arg, 1, CALLBACK_COMMITTERS_MAX, &v))
+            return false;
+        a->callbacks.db_connections = (int)v;
+        return true;
     }
     return number_option(&a->settings, opt, arg, bad) ||
            duration_option(&a->settings, opt, arg, bad);
+}
+
+/* Collections carry callback URLs with tokens: the secret is needed. */
+static enum payq_err load_callback_secret(struct work_args *a)
+{
+    const char *secret = a->callbacks.secret;
+
+    if (secret == NULL || strlen(secret) < CALLBACK_SECRET_MIN) {
+        log_error("PAYQ_CALLBACK_SECRET must be set, 16 bytes or more: it "
+                  "keys the tokens that prove callbacks genuine");
+        return PAYQ_ERR_CONFIG;
+    }
+    log_secret_add(secret);
+    a->settings.callback_secret = secret;
+    return PAYQ_OK;
 }
 
 /* PAYQ_TXN_PREFIX: what the attempts id check allows, and short. */
@@ -334,13 +376,19 @@ static enum payq_err check_provider(const struct config *cfg,
 
 static enum payq_err run_pool(const struct config *cfg,
                               const struct upstream_config *ucfg,
-                              const struct worker_settings *s)
+                              const struct work_args *a)
 {
     struct worker_pool *pool = NULL;
-    enum payq_err err = worker_pool_create(cfg, ucfg, s, &pool);
+    struct callback_server *receiver = NULL;
+    enum payq_err err = worker_pool_create(cfg, ucfg, &a->settings, &pool);
 
+    if (err == PAYQ_OK && a->receive_callbacks)
+        err = callback_server_start(cfg, &a->callbacks, &receiver);
     if (err == PAYQ_OK)
         err = worker_pool_run(pool, &stop_level);
+    /* Callbacks in flight are committed before the receiver goes. */
+    if (err != PAYQ_ERR_INTERRUPTED)
+        callback_server_stop(receiver);
     if (err == PAYQ_ERR_INTERRUPTED)
         _exit(1); /* threads still run: leases recover their jobs */
     worker_pool_destroy(pool);
@@ -358,6 +406,8 @@ static enum payq_err work(PGconn *conn, const struct config *cfg, void *arg)
     if (err == PAYQ_OK)
         err = load_prefix(&a->settings);
     if (err == PAYQ_OK)
+        err = load_callback_secret(a);
+    if (err == PAYQ_OK)
         err = upstream_config_load(&ucfg);
     if (err == PAYQ_OK)
         err = upstream_global_init();
@@ -367,7 +417,7 @@ static enum payq_err work(PGconn *conn, const struct config *cfg, void *arg)
     if (err == PAYQ_OK && a->inbox_dir != NULL)
         err = inbox_start(&inbox, a, conn, cfg);
     if (err == PAYQ_OK)
-        err = run_pool(cfg, &ucfg, &a->settings);
+        err = run_pool(cfg, &ucfg, a);
     if (stop_level == 0)
         stop_level = 1; /* the pool failed: the inbox stops too */
     inbox_stop(&inbox);
@@ -396,6 +446,9 @@ int cmd_work(struct cli *cli, int argc, char **argv)
           OPT_CALLBACK_TIMEOUT },
         { "inbox", required_argument, NULL, OPT_INBOX },
         { "inbox-kind", required_argument, NULL, OPT_INBOX_KIND },
+        { "callbacks", required_argument, NULL, OPT_CALLBACKS },
+        { "callback-connections", required_argument, NULL,
+          OPT_CALLBACK_CONNECTIONS },
         { NULL, 0, NULL, 0 },
     };
     struct work_args a;
@@ -404,6 +457,7 @@ int cmd_work(struct cli *cli, int argc, char **argv)
 
     memset(&a, 0, sizeof(a));
     a.inbox_kind = JOB_KIND_PAY;
+    callback_settings_from_env(&a.callbacks);
     worker_settings_init(&a.settings);
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (cli_global_option(cli, opt, optarg))

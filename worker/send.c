@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "callback/token.h"
 #include "core/backoff.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -21,6 +22,7 @@
 #include "worker/internal.h"
 
 enum {
+    CALLBACK_URL_MAX = 2048,
     BODY_KEEP = 4096,      /* bytes of an answer kept with the attempt */
     RECORD_TRIES = 5,      /* a statement failing, not the connection */
 };
@@ -214,16 +216,34 @@ static void log_outcome(const struct queue_job *job,
               LOG_INT("ms", r->duration_ms));
 }
 
+/*
+ * A collection's own callback URL, with the token that proves a callback
+ * genuine (callback/token.h). NULL when there is no base URL: the client
+ * then refuses the send and the pool pauses collections.
+ */
+static const char *callback_url_of(struct worker_pool *pool,
+                                   const struct queue_job *job, char *out,
+                                   size_t size)
+{
+    if (job->kind != JOB_KIND_PAY || pool->ucfg->callback_url == NULL)
+        return NULL;
+    if (callback_url_pay(pool->ucfg->callback_url, pool->s.callback_secret,
+                         job->txn_id, out, size) != PAYQ_OK)
+        return NULL;
+    return out;
+}
+
 static void send_one(struct sender *snd, const struct queue_job *job,
                      struct upstream_result *r, struct worker_decision *d)
 {
     struct worker_pool *pool = snd->pool;
+    char url[CALLBACK_URL_MAX];
     struct upstream_payment pay = {
         .kind = job->kind,
         .request_txn_id = job->txn_id,
         .phone = job->phone,
         .amount = job->amount,
-        .callback_url = NULL,
+        .callback_url = callback_url_of(pool, job, url, sizeof(url)),
         .reference = job->reference,
         .withdraw_charge = job->withdraw_charge,
         .reason = job->reason,

@@ -4,6 +4,8 @@
  * wake-ups, metrics and shutdown. Recovery from crashes and outages is in
  * test_work_recovery.c.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "callback/token.h"
 #include "core/buf.h"
 #include "tests/support/testdb.h"
 #include "tests/support/work.h"
@@ -467,11 +471,70 @@ static void work_inbox_imports_and_sends(void **state)
     rmdir(dir);
 }
 
+/* A free loopback port, for a server whose URL must be known first. */
+static unsigned free_port(void)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof(addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    unsigned port;
+
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    port = ntohs(addr.sin_port);
+    close(fd);
+    return port;
+}
+
+/*
+ * End to end: collections wait for their callbacks, which the embedded
+ * receiver applies; payouts' callbacks find them already succeeded.
+ */
+static void work_callbacks_settle_collections(void **state)
+{
+    struct fixture *fx = *state;
+    char token[CALLBACK_TOKEN_LEN + 1];
+    char deposit_url[256];
+    char listen[64];
+    char base_env[96];
+    const char *sim_args[] = { "--deposit-callback-url", deposit_url,
+                               "--duplicate-callbacks", "20", NULL };
+    const char *args[] = { "--callbacks", listen, NULL };
+    const char *env[] = { base_env, NULL };
+    unsigned port = free_port();
+
+    assert_int_equal(callback_token_deposit(TESTWORK_CALLBACK_SECRET, token),
+                     PAYQ_OK);
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+    snprintf(base_env, sizeof(base_env),
+             "PAYQ_CALLBACK_URL=http://127.0.0.1:%u", port);
+    snprintf(deposit_url, sizeof(deposit_url),
+             "http://127.0.0.1:%u/cb/deposit/%s", port, token);
+    testwork_seed(fx->conn, "pay", 20, 1200);
+    testwork_seed(fx->conn, "deposit", 10, 1500);
+    start(fx, sim_args, args, env);
+    expect_within(fx, "select count(*) = 30 from jobs"
+                      " where state = 'succeeded'", 30000);
+    expect_within(fx, "select count(*) >= 30 from callbacks", 10000);
+    assert_int_equal(scalar(fx, "select count(*) from callbacks where"
+                                " effect = 'applied'"),
+                     20);
+    assert_int_equal(scalar(fx, "select count(*) from callbacks where"
+                                " effect not in ('applied', 'duplicate')"),
+                     0);
+    assert_int_equal(testwork_signal(&fx->work, SIGTERM), 0);
+}
+
 /* Bad settings are refused before anything is claimed. */
 static void work_refuses_bad_settings(void **state)
 {
     static const char *const short_lease[] = { "--lease", "5s", NULL };
     static const char *const bad_prefix[] = { "PAYQ_TXN_PREFIX=a b", NULL };
+    static const char *const no_secret[] = { "PAYQ_CALLBACK_SECRET=short",
+                                             NULL };
     struct fixture *fx = *state;
 
     testwork_seed(fx->conn, "deposit", 1, 1000);
@@ -479,6 +542,9 @@ static void work_refuses_bad_settings(void **state)
     assert_int_equal(testwork_wait(&fx->work), 78);
     testwork_cleanup(&fx->work);
     testwork_start(&fx->work, fx->db.conninfo, &fx->sim, NULL, bad_prefix);
+    assert_int_equal(testwork_wait(&fx->work), 78);
+    testwork_cleanup(&fx->work);
+    testwork_start(&fx->work, fx->db.conninfo, &fx->sim, NULL, no_secret);
     assert_int_equal(testwork_wait(&fx->work), 78);
     assert_int_equal(scalar(fx, "select count(*) from attempts"), 0);
 }
@@ -510,6 +576,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(work_second_signal_exits_at_once,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(work_inbox_imports_and_sends,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(work_callbacks_settle_collections,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(work_refuses_bad_settings, fx_setup,
                                         fx_teardown),

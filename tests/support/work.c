@@ -20,7 +20,7 @@
 #include "tests/support/proc.h"
 #include "tests/support/testdb.h"
 
-enum { FIXED_ARGS = 12, FIXED_ENV = 10 };
+enum { FIXED_ARGS = 12, FIXED_ENV = 11 };
 
 static void sleep_ms(int ms)
 {
@@ -68,6 +68,7 @@ void testwork_start(struct testwork *w, const char *database_url,
         "PAYQ_TIMEOUT_MS=1000",
         "PAYQ_CONNECT_TIMEOUT_MS=500",
         "PAYQ_LOG_LEVEL=info",
+        "PAYQ_CALLBACK_SECRET=" TESTWORK_CALLBACK_SECRET,
     };
     size_t n = FIXED_ARGS;
     size_t e = FIXED_ENV;

@@ -12,6 +12,9 @@
 
 #include "tests/support/sim.h"
 
+/* The key of callback URL tokens every test worker gets. */
+#define TESTWORK_CALLBACK_SECRET "test-callback-secret-0123456789"
+
 /* Most extra arguments or environment entries testwork_start() takes. */
 #define TESTWORK_EXTRA_MAX 24
 
