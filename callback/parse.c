@@ -582,9 +582,10 @@ enum callback_verdict callback_verdict_of(const struct callback_fields *f)
     if ((s == S_SUCCESS && (c == C_SUCCESS || c == C_NONE)) ||
         (s == S_NONE && c == C_SUCCESS))
         return CALLBACK_SUCCESS;
-    if (c == C_OTHER && (s == S_NONE || s == S_FAILURE || s == S_OTHER))
+    /* Status text we do not know settles nothing, whatever the code. */
+    if (c == C_OTHER && (s == S_NONE || s == S_FAILURE))
         return CALLBACK_FAILURE;
-    if ((c == C_PENDING && (s == S_NONE || s == S_PENDING || s == S_OTHER)) ||
+    if ((c == C_PENDING && (s == S_NONE || s == S_PENDING)) ||
         (s == S_PENDING && c == C_NONE))
         return CALLBACK_PENDING;
     return CALLBACK_UNCLEAR;

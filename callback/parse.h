@@ -95,18 +95,20 @@ enum callback_verdict {
  *
  *   SUCCESS  a success-like status with code "01" or no code, or code
  *            "01" with no status.
- *   FAILURE  a non-empty code other than "01" and "1000" with no status,
- *            a failure-like one or unknown text; the caller checks the
- *            code against the documented table.
- *   PENDING  code "1000" with no status, "pending" or unknown text; or
- *            status "pending" with no code.
+ *   FAILURE  a non-empty code other than "01" and "1000" with no status
+ *            or a failure-like one; the caller checks the code against
+ *            the documented table.
+ *   PENDING  code "1000" with no status or "pending"; or status
+ *            "pending" with no code.
  *   UNCLEAR  anything else: no status and no code, a success-like status
  *            with another code, a failure-like or pending status with
  *            code "01", "pending" with a failure code, a failure-like
- *            status without a code, unknown text without a code or with
- *            "01".
+ *            status without a code, and status text of any other kind,
+ *            whatever the code.
  *
- * Unknown text is never SUCCESS.
+ * Unknown text is never SUCCESS, nor FAILURE: a job is settled only by
+ * words the provider is known to use ("Success" is the status of its
+ * own deposit answers).
  */
 enum callback_verdict callback_verdict_of(const struct callback_fields *f);
 

@@ -64,6 +64,7 @@ struct request {
     char content_type[CONTENT_TYPE_MAX];
     char source[SOURCE_MAX];
     bool too_large;
+    bool unreadable;                      /* stored, then answered 400 */
     atomic_bool finished;                 /* the committer is done */
     size_t len;
     struct callback_fields fields;
@@ -78,7 +79,7 @@ void callback_settings_from_env(struct callback_settings *s)
     s->secret = getenv("PAYQ_CALLBACK_SECRET");
     s->allow = getenv("PAYQ_CALLBACK_ALLOW");
     s->basic_auth = getenv("PAYQ_CALLBACK_BASIC_AUTH");
-    s->db_connections = 4;
+    s->db_connections = CALLBACK_COMMITTERS_DEFAULT;
 }
 
 static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status,
@@ -161,7 +162,10 @@ static bool txn_id_valid(const char *id, size_t len)
 
 /*
  * Splits "/cb/A/B" into route, id and token. false (404) for anything
- * else. The token is only located, never copied or logged.
+ * else. "/cb/A" and "/cb/A/" are callback routes with an empty token,
+ * which the token check then refuses (403): a callback without its proof
+ * is a forbidden callback, not a missing page. The token is only located,
+ * never copied or logged.
  */
 static bool route_of(const char *url, struct request *req,
                      const char **token)
@@ -174,11 +178,10 @@ static bool route_of(const char *url, struct request *req,
         return false;
     first = url + sizeof(PATH_PREFIX) - 1;
     slash = strchr(first, '/');
-    if (slash == NULL || strchr(slash + 1, '/') != NULL ||
-        slash[1] == '\0')
+    if (slash != NULL && strchr(slash + 1, '/') != NULL)
         return false;
-    len = (size_t)(slash - first);
-    *token = slash + 1;
+    len = slash != NULL ? (size_t)(slash - first) : strlen(first);
+    *token = slash != NULL ? slash + 1 : "";
     if (len == sizeof(DEPOSIT_SEGMENT) - 1 &&
         memcmp(first, DEPOSIT_SEGMENT, len) == 0) {
         req->route = ROUTE_DEPOSIT;
@@ -344,7 +347,9 @@ static void fill_item(struct request *req)
     it->reference_no = or_null(f->reference_no);
     it->has_amount = f->has_amount;
     it->amount = f->amount;
-    it->verdict = callback_verdict_name(callback_verdict_of(f));
+    it->verdict = req->unreadable
+                      ? "unreadable"
+                      : callback_verdict_name(callback_verdict_of(f));
     req->job.done = on_stored;
     req->job.arg = req;
 }
@@ -396,6 +401,12 @@ static enum MHD_Result finish(struct request *req)
                     "not stored; send it again");
     atomic_fetch_add(&srv->stored, 1);
     log_effect(req);
+    if (req->unreadable)
+        return fail(srv, req->conn, MHD_HTTP_BAD_REQUEST,
+                    "neither a JSON object nor a form");
+    if (req->job.item.txn_id == NULL)
+        return fail(srv, req->conn, MHD_HTTP_BAD_REQUEST,
+                    "no transactionid");
     snprintf(text, sizeof(text),
              "{\"message\":\"success\",\"success\":true,"
              "\"request_id\":\"%lld\"}",
@@ -413,14 +424,14 @@ static enum MHD_Result complete(struct request *req)
     if (req->too_large)
         return fail(srv, req->conn, MHD_HTTP_CONTENT_TOO_LARGE,
                     "too large");
+    /* A genuine callback we cannot read is still kept, as rejected: it
+     * is the provider's word on a payment, and a person may read it. */
     if (callback_parse(req->body, req->len, req->content_type,
-                       &req->fields) != PAYQ_OK)
-        return fail(srv, req->conn, MHD_HTTP_BAD_REQUEST,
-                    "neither a JSON object nor a form");
+                       &req->fields) != PAYQ_OK) {
+        memset(&req->fields, 0, sizeof(req->fields));
+        req->unreadable = true;
+    }
     fill_item(req);
-    if (req->route == ROUTE_DEPOSIT && req->job.item.txn_id == NULL)
-        return fail(srv, req->conn, MHD_HTTP_BAD_REQUEST,
-                    "no transactionid");
     if (!submit(req))
         return fail(srv, req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                     "stopping; send it again");
@@ -488,24 +499,34 @@ static enum payq_err check_settings(struct callback_server *srv,
 }
 
 static struct MHD_Daemon *daemon_start(struct callback_server *srv,
+                                       const struct callback_settings *s,
                                        const struct sockaddr_in *addr)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned clients = s->max_clients > 0 ? (unsigned)s->max_clients
+                                          : CALLBACK_CONNECTIONS_MAX;
+    unsigned timeout = s->client_timeout_s > 0
+                           ? (unsigned)s->client_timeout_s
+                           : CALLBACK_TIMEOUT_S;
+    /* The daemon splits the client limit among its threads: a limit
+     * below the thread count gets fewer threads, so it stays exact. */
+    unsigned threads = clients < POLL_THREADS ? clients : POLL_THREADS;
 
     return MHD_start_daemon(
         flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER,
         listen_log_mhd, (void *)"callbacks", MHD_OPTION_SOCK_ADDR,
         (const struct sockaddr *)addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)POLL_THREADS, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)CALLBACK_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)CALLBACK_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, completed,
-        NULL, MHD_OPTION_END);
+        threads, MHD_OPTION_CONNECTION_LIMIT, clients,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_NOTIFY_COMPLETED,
+        completed, NULL, MHD_OPTION_END);
 }
 
 static enum payq_err listen_on(struct callback_server *srv,
-                               const char *listen)
+                               const struct callback_settings *s)
 {
+    const char *listen = s->listen != NULL ? s->listen
+                                           : CALLBACK_LISTEN_DEFAULT;
     struct sockaddr_in addr;
     const union MHD_DaemonInfo *info;
     char host[INET_ADDRSTRLEN];
@@ -515,7 +536,7 @@ static enum payq_err listen_on(struct callback_server *srv,
                   LOG_STR("listen", listen));
         return PAYQ_ERR_CONFIG;
     }
-    srv->daemon = daemon_start(srv, &addr);
+    srv->daemon = daemon_start(srv, s, &addr);
     if (srv->daemon == NULL) {
         log_error("cannot listen for callbacks: address in use or not "
                   "permitted", LOG_STR("listen", listen));
@@ -545,8 +566,7 @@ enum payq_err callback_server_start(const struct config *cfg,
         err = callback_committer_create(cfg, s->db_connections,
                                         &srv->committer);
     if (err == PAYQ_OK)
-        err = listen_on(srv, s->listen != NULL ? s->listen
-                                               : CALLBACK_LISTEN_DEFAULT);
+        err = listen_on(srv, s);
     if (err != PAYQ_OK) {
         callback_server_stop(srv);
         return err;

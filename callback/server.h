@@ -26,13 +26,20 @@
 #define CALLBACK_LISTEN_DEFAULT "127.0.0.1:8080"
 #define CALLBACK_CONNECTIONS_MAX 1024 /* open client connections */
 #define CALLBACK_TIMEOUT_S 15         /* idle time of a client connection */
+/* Database connections: on a small server two committers, each
+ * committing while the other gathers, beat more that contend. */
+#define CALLBACK_COMMITTERS_DEFAULT 2
 
 struct callback_settings {
     const char *listen;     /* ADDR:PORT; CALLBACK_LISTEN_DEFAULT */
     const char *secret;     /* PAYQ_CALLBACK_SECRET: tokens */
     const char *allow;      /* PAYQ_CALLBACK_ALLOW: CIDR list, or NULL */
     const char *basic_auth; /* PAYQ_CALLBACK_BASIC_AUTH user:password */
-    int db_connections;     /* committers; 4 */
+    int db_connections;     /* committers; CALLBACK_COMMITTERS_DEFAULT */
+    int max_clients;        /* open client connections at once; 0:
+                               CALLBACK_CONNECTIONS_MAX */
+    int client_timeout_s;   /* idle seconds before a client connection
+                               is closed; 0: CALLBACK_TIMEOUT_S */
 };
 
 /* Counters since start, for logs and tests. */

@@ -1,81 +1,128 @@
 /*
- * Group commit of callbacks: BEGIN, one payq_apply_callback() per item
- * and COMMIT, queued in libpq's pipeline mode and sent with one sync, so
- * a batch costs one round trip and one commit. A failed batch falls back
- * to one transaction per item.
- *
- * Results come back in the order the statements were sent: query 0 is
- * BEGIN, 1..n the items, n + 1 COMMIT. After the first error the server
- * skips the rest up to the sync (libpq reports them as aborted), so an
- * explicit transaction is left failed and is rolled back here.
+ * Group commit of callbacks: the whole batch goes to
+ * payq_apply_callbacks() as one statement whose parameters are binary
+ * arrays, one per column (db/array.h). Run outside any transaction, the
+ * statement is its own transaction: libpq hands back its rows only after
+ * the server's ReadyForQuery, which follows the commit, and with
+ * synchronous_commit on the commit's WAL flush. A batch so costs one
+ * round trip, one plan and one commit. A failed batch falls back to one
+ * statement per item.
  */
 #include "callback/store.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "db/array.h"
 #include "db/conn.h"
 
 enum {
     APPLY_NPARAMS = 11,
     REASON_MAX = 256,     /* bytes kept of a server error message */
+    /* Encoded bytes one column may take: every body at its cap, with
+     * room for the element lengths and the header. */
+    COLUMN_MAX = CALLBACK_STORE_BATCH_MAX * (16384 + 8) + 64,
 };
 
-/* Built-in type OIDs; pg_type fixes them for every database. */
-enum { OID_INT8 = 20, OID_TEXT = 25, OID_BYTEA = 17, OID_INET = 869 };
-
-/* Stores one callback and applies it; the function decides everything. */
 static const char APPLY_SQL[] =
-    "select callback_id, effect from payq_apply_callback("
+    "select item, callback_id, effect from payq_apply_callbacks("
     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
-static const Oid apply_types[APPLY_NPARAMS] = {
-    OID_TEXT, OID_BYTEA, OID_INET, OID_TEXT, OID_TEXT, OID_TEXT,
-    OID_TEXT, OID_TEXT, OID_TEXT, OID_INT8, OID_TEXT,
+/* The element type of each column, in parameter order. */
+static const unsigned column_types[APPLY_NPARAMS] = {
+    DB_OID_TEXT, DB_OID_BYTEA, DB_OID_TEXT, DB_OID_TEXT, DB_OID_TEXT,
+    DB_OID_TEXT, DB_OID_TEXT, DB_OID_TEXT, DB_OID_TEXT, DB_OID_INT8,
+    DB_OID_TEXT,
 };
 
-/* One item's statement parameters; only the body is sent as binary. */
-struct apply_params {
+/* One batch's parameters: a binary array per column. */
+struct columns {
+    struct db_array col[APPLY_NPARAMS];
+    Oid types[APPLY_NPARAMS];
     const char *values[APPLY_NPARAMS];
     int lengths[APPLY_NPARAMS];
     int formats[APPLY_NPARAMS];
-    char amount[24];
 };
 
-/* What one pipelined transaction came to. */
+/* What one statement came to. */
 struct run {
-    enum payq_err err;      /* PAYQ_OK only when COMMIT was answered */
-    int failed_item;        /* index of the item that failed, or -1 */
-    char sqlstate[6];       /* of the first error; "" if none */
-    char reason[REASON_MAX]; /* first line of the first error */
+    enum payq_err err;       /* PAYQ_OK only when committed */
+    char sqlstate[6];        /* of the error; "" if none */
+    char reason[REASON_MAX]; /* first line of the error */
 };
 
-static void params_fill(const struct callback_item *it,
-                        struct apply_params *p)
+static void columns_init(struct columns *c)
 {
-    memset(p, 0, sizeof(*p));
-    p->values[0] = it->endpoint;
-    p->values[1] = it->body != NULL ? it->body : "";
-    /* Past INT_MAX is far past what the table accepts: still refused. */
-    p->lengths[1] = it->body == NULL ? 0
-                    : it->body_len > INT_MAX ? INT_MAX
-                                             : (int)it->body_len;
-    p->formats[1] = 1;
-    p->values[2] = it->source;
-    p->values[3] = it->txn_id;
-    p->values[4] = it->body_txn_id;
-    p->values[5] = it->provider_txn_id;
-    p->values[6] = it->status;
-    p->values[7] = it->code;
-    p->values[8] = it->reference_no;
-    if (it->has_amount) {
-        snprintf(p->amount, sizeof(p->amount), "%lld", it->amount);
-        p->values[9] = p->amount;
+    int k;
+
+    memset(c, 0, sizeof(*c));
+    for (k = 0; k < APPLY_NPARAMS; k++) {
+        db_array_init(&c->col[k], column_types[k], COLUMN_MAX);
+        c->types[k] = column_types[k] == DB_OID_TEXT    ? DB_OID_TEXT_ARRAY
+                      : column_types[k] == DB_OID_BYTEA ? DB_OID_BYTEA_ARRAY
+                                                        : DB_OID_INT8_ARRAY;
+        c->formats[k] = 1;
     }
-    p->values[10] = it->verdict;
+}
+
+static void columns_cleanup(struct columns *c)
+{
+    int k;
+
+    for (k = 0; k < APPLY_NPARAMS; k++)
+        db_array_cleanup(&c->col[k]);
+}
+
+/* Appends one item's arguments, one element to each column. */
+static enum payq_err columns_add(struct columns *c,
+                                 const struct callback_item *it)
+{
+    const char *body = it->body != NULL ? it->body : "";
+    size_t body_len = it->body != NULL ? it->body_len : 0;
+    enum payq_err err = db_array_add_str(&c->col[0], it->endpoint);
+
+    if (err == PAYQ_OK)
+        err = db_array_add(&c->col[1], body, body_len);
+    if (err == PAYQ_OK)
+        err = db_array_add_str(&c->col[2], it->source);
+    if (err == PAYQ_OK)
+        err = db_array_add_str(&c->col[3], it->txn_id);
+    if (err == PAYQ_OK)
+        err = db_array_add_str(&c->col[4], it->body_txn_id);
+    if (err == PAYQ_OK)
+        err = db_array_add_str(&c->col[5], it->provider_txn_id);
+    if (err == PAYQ_OK)
+        err = db_array_add_str(&c->col[6], it->status);
+    if (err == PAYQ_OK)
+        err = db_array_add_str(&c->col[7], it->code);
+    if (err == PAYQ_OK)
+        err = db_array_add_str(&c->col[8], it->reference_no);
+    if (err == PAYQ_OK)
+        err = db_array_add_int8(&c->col[9],
+                                it->has_amount ? &it->amount : NULL);
+    if (err == PAYQ_OK)
+        err = db_array_add_str(&c->col[10], it->verdict);
+    return err;
+}
+
+/* Fills the columns with items[0..n) and points the parameters at them. */
+static enum payq_err columns_fill(struct columns *c,
+                                  const struct callback_item *items, int n)
+{
+    enum payq_err err = PAYQ_OK;
+    int i;
+    int k;
+
+    for (i = 0; i < n && err == PAYQ_OK; i++)
+        err = columns_add(c, &items[i]);
+    for (k = 0; k < APPLY_NPARAMS && err == PAYQ_OK; k++) {
+        c->values[k] = db_array_param(&c->col[k], &c->lengths[k]);
+        if (c->values[k] == NULL)
+            err = PAYQ_ERR_TOO_LARGE;
+    }
+    return err;
 }
 
 static void outputs_clear(struct callback_item *items, int n,
@@ -90,7 +137,7 @@ static void outputs_clear(struct callback_item *items, int n,
     }
 }
 
-/* Only now, after the COMMIT was answered, is anything reported stored. */
+/* Only now, after the commit, is anything reported stored. */
 static void mark_stored(struct callback_item *items, int n)
 {
     int i;
@@ -99,147 +146,76 @@ static void mark_stored(struct callback_item *items, int n)
         items[i].err = PAYQ_OK;
 }
 
-static bool send_plain(PGconn *conn, const char *sql)
-{
-    return PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) == 1;
-}
-
-/* Queues the whole transaction and a sync; returns statements queued. */
-static int batch_send(PGconn *conn, const struct callback_item *items,
-                      int n)
-{
-    struct apply_params p;
-    int sent = 0;
-    int i;
-
-    if (!send_plain(conn, "begin"))
-        goto sync;
-    sent++;
-    for (i = 0; i < n; i++) {
-        params_fill(&items[i], &p);
-        if (PQsendQueryParams(conn, APPLY_SQL, APPLY_NPARAMS, apply_types,
-                              p.values, p.lengths, p.formats, 0) != 1)
-            goto sync;
-        sent++;
-    }
-    if (send_plain(conn, "commit"))
-        sent++;
-
-sync:
-    /* Even a part sent must end at a sync to be read back. */
-    if (PQpipelineSync(conn) != 1)
-        sent = -1;
-    return sent;
-}
-
-/* The first result of the next statement; the rest of it is dropped. */
-static PGresult *next_result(PGconn *conn)
-{
-    PGresult *first = PQgetResult(conn);
-    PGresult *more;
-
-    if (first == NULL)
-        return NULL;
-    while ((more = PQgetResult(conn)) != NULL)
-        PQclear(more);
-    return first;
-}
-
-/* Keeps the first error of a run: the one that says what went wrong. */
 static void run_fail(struct run *run, PGconn *conn, const PGresult *res,
-                     int item)
+                     enum payq_err err)
 {
     const char *msg = res != NULL ? PQresultErrorMessage(res)
                                   : PQerrorMessage(conn);
 
-    if (run->err != PAYQ_OK)
-        return;
-    run->err = PQstatus(conn) == CONNECTION_OK ? PAYQ_ERR_DB
-                                               : PAYQ_ERR_DB_CONNECT;
-    run->failed_item = item;
+    run->err = err != PAYQ_OK ? err
+               : PQstatus(conn) == CONNECTION_OK ? PAYQ_ERR_DB
+                                                 : PAYQ_ERR_DB_CONNECT;
     snprintf(run->sqlstate, sizeof(run->sqlstate), "%s", db_sqlstate(res));
     snprintf(run->reason, sizeof(run->reason), "%.*s",
              (int)strcspn(msg, "\n"), msg);
 }
 
-static void take_outputs(const PGresult *res, struct callback_item *it)
+/* Copies each row's outputs to its item; false if the rows are wrong. */
+static bool take_outputs(const PGresult *res, struct callback_item *items,
+                         int n)
 {
-    it->callback_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    snprintf(it->effect, sizeof(it->effect), "%s", PQgetvalue(res, 0, 1));
+    int r;
+
+    if (PQntuples(res) != n || PQnfields(res) != 3)
+        return false;
+    for (r = 0; r < n; r++) {
+        long item = strtol(PQgetvalue(res, r, 0), NULL, 10);
+        struct callback_item *it;
+
+        if (item < 1 || item > n)
+            return false;
+        it = &items[item - 1];
+        it->callback_id = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+        snprintf(it->effect, sizeof(it->effect), "%s",
+                 PQgetvalue(res, r, 2));
+    }
+    return true;
 }
 
-/* Checks statement k's result; fills its item's outputs. */
-static void read_one(PGconn *conn, struct callback_item *items, int n,
-                     int k, struct run *run)
-{
-    PGresult *res = next_result(conn);
-    ExecStatusType st = res != NULL ? PQresultStatus(res)
-                                    : PGRES_FATAL_ERROR;
-    bool item = k >= 1 && k <= n;
-
-    if (item && st == PGRES_TUPLES_OK && PQntuples(res) == 1)
-        take_outputs(res, &items[k - 1]);
-    else if (k == 0 && st == PGRES_COMMAND_OK)
-        ;
-    /* A COMMIT of a failed transaction would say ROLLBACK. */
-    else if (k == n + 1 && st == PGRES_COMMAND_OK &&
-             strcmp(PQcmdStatus(res), "COMMIT") == 0)
-        ;
-    else
-        run_fail(run, conn, st == PGRES_PIPELINE_ABORTED ? NULL : res,
-                 item ? k - 1 : -1);
-    PQclear(res);
-}
-
-/* Reads every answer up to the sync and leaves pipeline mode. */
-static void batch_read(PGconn *conn, struct callback_item *items, int n,
-                       int sent, struct run *run)
-{
-    PGresult *sync;
-    int k;
-
-    for (k = 0; k < sent && PQstatus(conn) == CONNECTION_OK; k++)
-        read_one(conn, items, n, k, run);
-    if (sent < n + 2)
-        run_fail(run, conn, NULL, -1);
-    if (PQstatus(conn) != CONNECTION_OK)
-        return;
-    sync = PQgetResult(conn);
-    if (sync == NULL || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
-        run_fail(run, conn, sync, -1);
-    PQclear(sync);
-    if (PQexitPipelineMode(conn) != 1)
-        run_fail(run, conn, NULL, -1);
-}
-
-/* One transaction over items[0..n); run says how it ended. */
+/* One statement, one transaction, over items[0..n). */
 static void transact(PGconn *conn, struct callback_item *items, int n,
                      struct run *run)
 {
-    int sent;
+    struct columns c;
+    PGresult *res = NULL;
+    enum payq_err err;
 
     memset(run, 0, sizeof(*run));
-    run->failed_item = -1;
     outputs_clear(items, n, PAYQ_ERR_DB);
-    if (PQenterPipelineMode(conn) != 1) {
-        run_fail(run, conn, NULL, -1);
-        return;
+    columns_init(&c);
+    err = columns_fill(&c, items, n);
+    if (err != PAYQ_OK) {
+        run_fail(run, conn, NULL, err);
+        goto out;
     }
-    sent = batch_send(conn, items, n);
-    if (sent < 0) {
-        run_fail(run, conn, NULL, -1);
-        return;
+    res = PQexecParams(conn, APPLY_SQL, APPLY_NPARAMS, c.types, c.values,
+                       c.lengths, c.formats, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        run_fail(run, conn, res, PAYQ_OK);
+        goto out;
     }
-    batch_read(conn, items, n, sent, run);
-    /* The error left the explicit transaction open and failed. */
-    if (PQstatus(conn) == CONNECTION_OK &&
-        PQpipelineStatus(conn) == PQ_PIPELINE_OFF &&
-        PQtransactionStatus(conn) != PQTRANS_IDLE)
-        PQclear(PQexec(conn, "rollback"));
-    if (run->err == PAYQ_OK)
-        mark_stored(items, n);
-    else
+    /* Committed: whatever the rows say, every item is stored. */
+    if (!take_outputs(res, items, n))
+        log_error("payq_apply_callbacks answered rows that do not match "
+                  "the batch", LOG_INT("size", n),
+                  LOG_INT("rows", PQntuples(res)));
+    mark_stored(items, n);
+
+out:
+    if (run->err != PAYQ_OK)
         outputs_clear(items, n, run->err);
+    PQclear(res);
+    columns_cleanup(&c);
 }
 
 /* One item in its own transaction. What fails here is answered as
@@ -275,16 +251,10 @@ static enum payq_err store_each(PGconn *conn, struct callback_item *items,
     return first;
 }
 
-static void log_batch_failure(const struct callback_item *items, int n,
-                              const struct run *run)
+static void log_batch_failure(int n, const struct run *run)
 {
-    const char *txn = run->failed_item >= 0
-                          ? items[run->failed_item].txn_id
-                          : NULL;
-
     log_warn("a callback batch failed; storing its items one by one",
-             LOG_INT("size", n), LOG_STR("txn", txn),
-             LOG_STR("sqlstate", run->sqlstate),
+             LOG_INT("size", n), LOG_STR("sqlstate", run->sqlstate),
              LOG_STR("reason", run->reason));
 }
 
@@ -324,6 +294,6 @@ enum payq_err callback_store_batch(PGconn *conn,
                   LOG_STR("reason", run.reason));
         return run.err;
     }
-    log_batch_failure(items, n, &run);
+    log_batch_failure(n, &run);
     return store_each(conn, items, n);
 }

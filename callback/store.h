@@ -5,9 +5,10 @@
  * payq_apply_callback() (migrations/0002_callbacks.sql), which keeps the
  * raw body, matches it to our attempt and job, and settles, ignores or
  * flags the job under its row lock. This module only batches calls to
- * it: a batch is one transaction with one commit (one fsync) sent in a
- * single round trip with libpq's pipeline mode, so the cost of a commit
- * is shared by every callback that arrived while the previous one ran.
+ * it: a batch is one statement, payq_apply_callbacks(), with binary array
+ * parameters; run outside a transaction it is one transaction with one
+ * commit (one fsync) in a single round trip, so the cost of a commit is
+ * shared by every callback that arrived while the previous one ran.
  *
  * Threads: callback_store_batch() uses the caller's connection; one
  * connection per thread.
@@ -42,7 +43,9 @@ struct callback_item {
     bool has_amount;              /* the callback states an amount */
     long long amount;             /* RWF, when has_amount */
     const char *verdict;          /* "success" | "failure" | "pending" |
-                                     "unclear", from the parser */
+                                     "unclear", from the parser, or
+                                     "unreadable": the body could not be
+                                     parsed (stored as rejected) */
     /* outputs */
     enum payq_err err;            /* PAYQ_OK when committed */
     long long callback_id;        /* callbacks.id: the answer's request_id */
@@ -50,11 +53,10 @@ struct callback_item {
 };
 
 /*
- * Applies items[0..n) in ONE transaction with ONE commit, using libpq
- * pipeline mode (one round trip for the whole batch: BEGIN, n x select
- * from payq_apply_callback($1..$11) with the body as a binary bytea
- * parameter, COMMIT). On success every item has err PAYQ_OK and its
- * outputs.
+ * Applies items[0..n) in ONE transaction with ONE commit: one statement,
+ * payq_apply_callbacks(), whose eleven parameters are binary arrays (the
+ * bodies as bytea, byte for byte). On success every item has err PAYQ_OK
+ * and its outputs.
  *
  * If the batch fails (a statement error, a deadlock, a serialization
  * failure), it is retried item by item, each in its own transaction, so

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "callback/committer.h"
 #include "callback/server.h"
 #include "callback/token.h"
 #include "cmd/commands.h"
@@ -18,6 +19,8 @@
 enum {
     OPT_LISTEN = CLI_OPT_VERSION + 1,
     OPT_CONNECTIONS,
+    OPT_MAX_CLIENTS,
+    OPT_CLIENT_TIMEOUT,
     OPT_PRINT_URLS,
 };
 
@@ -32,7 +35,11 @@ static void write_help(FILE *out)
           "\n"
           "Options:\n"
           "  --listen ADDR:PORT    where to listen [127.0.0.1:8080]\n"
-          "  --connections N       database connections, 1-32 [4]\n"
+          "  --connections N       database connections, 1-32 [2]\n"
+          "  --max-clients N       client connections open at once,\n"
+          "                        1-1024 [1024]\n"
+          "  --client-timeout S    seconds before an idle client\n"
+          "                        connection is closed, 1-3600 [15]\n"
           "  --print-urls          print the payout callback URL to set on\n"
           "                        the provider account, and the form of\n"
           "                        the collection URLs, then exit\n"
@@ -124,15 +131,43 @@ static enum payq_err serve(PGconn *conn, const struct config *cfg,
     return PAYQ_OK;
 }
 
-static bool parse_connections(const char *text, int *out)
+static bool parse_int(const char *text, long min, long max, int *out)
 {
     char *end = NULL;
     long v = strtol(text, &end, 10);
 
-    if (end == text || *end != '\0' || v < 1 || v > 32)
+    if (end == text || *end != '\0' || v < min || v > max)
         return false;
     *out = (int)v;
     return true;
+}
+
+/* One receiver option; false with *bad naming its rule. */
+static bool callbacks_option(struct callbacks_args *a, int opt,
+                             const char *arg, const char **bad)
+{
+    struct callback_settings *s = &a->settings;
+
+    switch (opt) {
+    case OPT_LISTEN:
+        s->listen = arg;
+        return true;
+    case OPT_CONNECTIONS:
+        *bad = "--connections takes 1 to 32";
+        return parse_int(arg, 1, CALLBACK_COMMITTERS_MAX,
+                         &s->db_connections);
+    case OPT_MAX_CLIENTS:
+        *bad = "--max-clients takes 1 to 1024";
+        return parse_int(arg, 1, CALLBACK_CONNECTIONS_MAX, &s->max_clients);
+    case OPT_CLIENT_TIMEOUT:
+        *bad = "--client-timeout takes 1 to 3600 seconds";
+        return parse_int(arg, 1, 3600, &s->client_timeout_s);
+    case OPT_PRINT_URLS:
+        a->print_urls = true;
+        return true;
+    }
+    *bad = "invalid option";
+    return false;
 }
 
 int cmd_callbacks(struct cli *cli, int argc, char **argv)
@@ -141,6 +176,8 @@ int cmd_callbacks(struct cli *cli, int argc, char **argv)
         CLI_GLOBAL_LONGOPTS,
         { "listen", required_argument, NULL, OPT_LISTEN },
         { "connections", required_argument, NULL, OPT_CONNECTIONS },
+        { "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+        { "client-timeout", required_argument, NULL, OPT_CLIENT_TIMEOUT },
         { "print-urls", no_argument, NULL, OPT_PRINT_URLS },
         { NULL, 0, NULL, 0 },
     };
@@ -150,15 +187,12 @@ int cmd_callbacks(struct cli *cli, int argc, char **argv)
     memset(&a, 0, sizeof(a));
     callback_settings_from_env(&a.settings);
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (opt == OPT_LISTEN)
-            a.settings.listen = optarg;
-        else if (opt == OPT_CONNECTIONS) {
-            if (!parse_connections(optarg, &a.settings.db_connections))
-                return cli_usage_error(cli, "--connections takes 1 to 32");
-        } else if (opt == OPT_PRINT_URLS)
-            a.print_urls = true;
-        else if (!cli_global_option(cli, opt, optarg))
-            return cli_usage_error(cli, "invalid option");
+        const char *bad = NULL;
+
+        if (cli_global_option(cli, opt, optarg))
+            continue;
+        if (!callbacks_option(&a, opt, optarg, &bad))
+            return cli_usage_error(cli, "%s", bad);
     }
     if (cli->help) {
         write_help(stdout);

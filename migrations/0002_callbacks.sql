@@ -15,13 +15,20 @@
 -- backwards, and a final state is never overwritten. What contradicts a
 -- final state is stored and flagged for a person, never applied.
 --
--- The verdict (success, failure, pending, unclear) is computed by the C
--- parser from the status text; everything else is decided here, next to
--- the data it depends on.
+-- The verdict (success, failure, pending, unclear, or unreadable for a
+-- body that could not be parsed) is computed by the C parser from the
+-- status text; everything else is decided here, next to the data it
+-- depends on.
+--
+-- The provider's own transaction id is recorded, not checked: the
+-- reference's own example answers a request with transactionid 1425 and
+-- calls back with 6004994884 for the same request, so a difference
+-- proves nothing. Our id (in the URL, and in the body) and the amount
+-- are what a callback is checked by.
 --
 -- No new index: attempts are matched through the unique index of
 -- attempts_request_txn_id_unique, response codes through their primary
--- key, and a job's attempts through attempts_job_id_idx.
+-- key.
 
 -- ---------------------------------------------------------------------------
 -- payq_callback_decide
@@ -220,6 +227,13 @@ comment on function payq_callback_settle(bigint, bigint, text, text, text,
 -- Stores one callback and applies it, in the caller's transaction.
 -- Exactly one callbacks row is inserted whatever the outcome; only a row
 -- the table refuses (an oversized body, say) raises an error.
+--
+-- This runs once per callback on the receiver's hot path, so it reads
+-- only the columns it needs, each row once: the attempt by our id
+-- (unlocked, to learn its job), then under lock the job and the attempt.
+-- jobs.attempt_count is the number of the job's newest attempt (the claim
+-- creates attempt N in the statement that sets the count to N), which
+-- spares a scan of the job's attempts.
 create function payq_apply_callback(
     p_endpoint text, p_body bytea, p_source inet, p_txn_id text,
     p_body_txn_id text, p_provider_txn_id text, p_status text,
@@ -227,22 +241,34 @@ create function payq_apply_callback(
 returns table (callback_id bigint, effect text, job_id bigint)
 language plpgsql as $$
 declare
-    v_attempt attempts%rowtype;
-    v_job jobs%rowtype;
+    v_attempt_id bigint;
+    v_job_id bigint;
+    v_kind text;
+    v_state text;
+    v_amount bigint;
+    v_last_code text;
     v_live integer;
+    v_attempt_no integer;
+    v_outcome text;
     v_class text;
     v_description text;
     v_effect text;
     v_action text := 'none';
     v_note text;
 begin
-    -- Match by our own transaction id; nothing is locked yet.
-    select a.* into v_attempt from attempts a
-    where a.request_txn_id = p_txn_id;
-    select j.* into v_job from jobs j where j.id = v_attempt.job_id;
+    select a.id, a.job_id into v_attempt_id, v_job_id
+    from attempts a where a.request_txn_id = p_txn_id;
 
-    -- Invalid callbacks are kept but change nothing.
-    if p_txn_id is null or p_txn_id = '' then
+    -- Invalid callbacks are kept but change nothing. One whose body
+    -- could not be read at all flags the payment its URL names.
+    if p_verdict = 'unreadable' then
+        v_effect := 'rejected';
+        v_note := 'the body is neither a JSON object nor a form that can '
+                  'be read';
+        if v_job_id is not null then
+            v_action := 'flag';
+        end if;
+    elsif p_txn_id is null or p_txn_id = '' then
         v_effect := 'rejected';
         v_note := 'no transaction id in the callback';
     elsif p_endpoint = 'pay' and p_body_txn_id is distinct from p_txn_id
@@ -251,35 +277,36 @@ begin
         v_note := format('the body names transaction %s, the callback '
                          'URL %s', coalesce(p_body_txn_id, 'none'),
                          p_txn_id);
-    elsif v_attempt.id is null then
+    elsif v_attempt_id is null then
         v_effect := 'unmatched';
         v_note := format('no attempt has transaction id %s', p_txn_id);
-    elsif v_job.kind <> p_endpoint then
-        v_effect := 'rejected';
-        v_note := format('transaction %s is a %s, but the callback came '
-                         'to the %s endpoint', p_txn_id, v_job.kind,
-                         p_endpoint);
     end if;
 
     if v_effect is null then
         -- Lock order, as the workers: the job row, then the attempt row.
         -- NO KEY UPDATE conflicts with every UPDATE of the row but not
         -- with the foreign-key checks of rows that reference it.
-        select j.* into v_job from jobs j where j.id = v_attempt.job_id
-        for no key update;
-        select a.* into v_attempt from attempts a
-        where a.id = v_attempt.id for no key update;
-        select max(a.attempt_no) into v_live from attempts a
-        where a.job_id = v_job.id;
-        select rc.class, rc.description into v_class, v_description
-        from response_codes rc
-        where rc.code = p_code and rc.kind = v_job.kind;
+        select j.kind, j.state, j.amount, j.last_code, j.attempt_count
+        into v_kind, v_state, v_amount, v_last_code, v_live
+        from jobs j where j.id = v_job_id for no key update;
+        select a.attempt_no, a.outcome into v_attempt_no, v_outcome
+        from attempts a where a.id = v_attempt_id for no key update;
 
-        select d.effect, d.action, d.note into v_effect, v_action, v_note
-        from payq_callback_decide(p_verdict, p_code, v_class, p_amount,
-                                  v_job.state, v_job.amount,
-                                  v_job.last_code, v_attempt.attempt_no,
-                                  v_attempt.outcome, v_live) d;
+        if v_kind <> p_endpoint then
+            v_effect := 'rejected';
+            v_note := format('transaction %s is a %s, but the callback '
+                             'came to the %s endpoint', p_txn_id, v_kind,
+                             p_endpoint);
+        else
+            select rc.class, rc.description into v_class, v_description
+            from response_codes rc
+            where rc.code = p_code and rc.kind = v_kind;
+            select d.effect, d.action, d.note
+            into v_effect, v_action, v_note
+            from payq_callback_decide(p_verdict, p_code, v_class, p_amount,
+                                      v_state, v_amount, v_last_code,
+                                      v_attempt_no, v_outcome, v_live) d;
+        end if;
     end if;
 
     insert into callbacks (source_addr, endpoint, body, request_txn_id,
@@ -287,24 +314,24 @@ begin
                            reference_no, amount, attempt_id, job_id,
                            effect, note)
     values (p_source, p_endpoint, p_body, p_txn_id, p_provider_txn_id,
-            p_status, p_code, p_reference_no, p_amount, v_attempt.id,
-            v_job.id, v_effect, v_note)
+            p_status, p_code, p_reference_no, p_amount, v_attempt_id,
+            v_job_id, v_effect, v_note)
     returning callbacks.id into callback_id;
 
     if v_action in ('succeed', 'fail') then
         perform payq_callback_settle(
-            v_job.id, v_attempt.id,
+            v_job_id, v_attempt_id,
             case v_action when 'succeed' then 'succeeded' else 'failed' end,
             p_code, coalesce(v_description, p_status), p_provider_txn_id,
             p_reference_no);
     elsif v_action = 'flag' then
-        perform payq_callback_flag(v_job.id,
+        perform payq_callback_flag(v_job_id,
                                    format('callback %s: %s', callback_id,
                                           v_note));
     end if;
 
     effect := v_effect;
-    job_id := v_job.id;
+    job_id := v_job_id;
     return next;
 end;
 $$;
@@ -316,3 +343,54 @@ comment on function payq_apply_callback(text, bytea, inet, text, text, text,
     'repeat, and flags for review (never overwrites) a payment whose '
     'recorded outcome it contradicts. Returns the callback number, what '
     'it did (callbacks.effect) and the payment it matched.';
+
+-- ---------------------------------------------------------------------------
+-- payq_apply_callbacks
+-- ---------------------------------------------------------------------------
+
+-- Many callbacks in one statement: element i of every array is one
+-- callback's arguments to payq_apply_callback(), applied in array order.
+-- One statement is one round trip, one plan and, run on its own, one
+-- transaction with one commit: the receiver's group commit
+-- (callback/store.c). If any callback fails, the statement fails and
+-- nothing of it is kept.
+create function payq_apply_callbacks(
+    p_endpoint text[], p_body bytea[], p_source text[], p_txn_id text[],
+    p_body_txn_id text[], p_provider_txn_id text[], p_status text[],
+    p_code text[], p_reference_no text[], p_amount bigint[],
+    p_verdict text[])
+returns table (item integer, callback_id bigint, effect text)
+language plpgsql as $$
+declare
+    v_n integer := coalesce(cardinality(p_endpoint), 0);
+begin
+    if coalesce(cardinality(p_body), 0) <> v_n
+       or coalesce(cardinality(p_source), 0) <> v_n
+       or coalesce(cardinality(p_txn_id), 0) <> v_n
+       or coalesce(cardinality(p_body_txn_id), 0) <> v_n
+       or coalesce(cardinality(p_provider_txn_id), 0) <> v_n
+       or coalesce(cardinality(p_status), 0) <> v_n
+       or coalesce(cardinality(p_code), 0) <> v_n
+       or coalesce(cardinality(p_reference_no), 0) <> v_n
+       or coalesce(cardinality(p_amount), 0) <> v_n
+       or coalesce(cardinality(p_verdict), 0) <> v_n then
+        raise exception 'payq_apply_callbacks: the arrays differ in length';
+    end if;
+    for i in 1 .. v_n loop
+        select a.callback_id, a.effect into callback_id, effect
+        from payq_apply_callback(p_endpoint[i], p_body[i],
+                                 p_source[i]::inet, p_txn_id[i],
+                                 p_body_txn_id[i], p_provider_txn_id[i],
+                                 p_status[i], p_code[i], p_reference_no[i],
+                                 p_amount[i], p_verdict[i]) a;
+        item := i;
+        return next;
+    end loop;
+end;
+$$;
+
+comment on function payq_apply_callbacks(text[], bytea[], text[], text[],
+                                         text[], text[], text[], text[],
+                                         text[], bigint[], text[]) is
+    'Stores and applies many provider callbacks at once, in order, as '
+    'payq_apply_callback() does each; returns one row per callback.';
