@@ -14,7 +14,7 @@
 # Env:   PAYQ_BENCH_SECONDS      wrk run length (default 20)
 #        PAYQ_BENCH_CONNECTIONS  wrk connections (default 64)
 #        PAYQ_BENCH_JOBS         pending jobs seeded (default 200000)
-#        PAYQ_BENCH_DB_CONNS     receiver database connections (default 4)
+#        PAYQ_BENCH_DB_CONNS     receiver database connections (default 2)
 #        PAYQ_BENCH_BUILD        build directory (default build)
 set -euo pipefail
 
@@ -29,7 +29,7 @@ readonly SECRET=bench-callback-secret-0123456789
 SECONDS_RUN=${PAYQ_BENCH_SECONDS:-20}
 CONNS=${PAYQ_BENCH_CONNECTIONS:-64}
 JOBS=${PAYQ_BENCH_JOBS:-200000}
-DB_CONNS=${PAYQ_BENCH_DB_CONNS:-4}
+DB_CONNS=${PAYQ_BENCH_DB_CONNS:-2}
 BUILD=${PAYQ_BENCH_BUILD:-$ROOT/build}
 WORK=""
 RECEIVER_PID=""

@@ -2,7 +2,7 @@
  * Storing provider callbacks durably, many per commit.
  *
  * Each callback is stored and applied by the database function
- * payq_apply_callback() (migrations/0002_callbacks.sql), which keeps the
+ * payq_apply_callbacks() (migrations/0002_callbacks.sql), which keeps the
  * raw body, matches it to our attempt and job, and settles, ignores or
  * flags the job under its row lock. This module only batches calls to
  * it: a batch is one statement, payq_apply_callbacks(), with binary array

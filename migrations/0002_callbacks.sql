@@ -1,10 +1,10 @@
 -- 0002_callbacks.sql: storing and applying provider callbacks.
 --
 -- A callback (the provider's final word on one transaction id) is stored
--- and applied by one call of payq_apply_callback(), in the caller's
--- transaction, so the row that records it and the change it makes commit
--- together or not at all. The callback receiver commits many of them in
--- one transaction (callback/store.c).
+-- and applied by payq_apply_callbacks(), in the caller's transaction, so
+-- the row that records it and the change it makes commit together or not
+-- at all. The callback receiver stores many at once, in one statement
+-- and one transaction (callback/store.c).
 --
 -- Callbacks race the workers (queue/claim.c): one may arrive before the
 -- worker has written the answer to its own request, twice, late, or for
@@ -150,210 +150,85 @@ comment on function payq_callback_decide(text, text, text, bigint, text,
     'the payment is flagged for review, and why. Reads no table.';
 
 -- ---------------------------------------------------------------------------
--- payq_callback_flag
+-- payq_callback_screen
 -- ---------------------------------------------------------------------------
 
--- Flags a job for review. An earlier reason is kept, and later ones are
--- appended while it is short, so a callback resent a thousand times
--- cannot grow the reason without bound.
-create function payq_callback_flag(p_job_id bigint, p_reason text)
-returns void
-language plpgsql as $$
+-- The checks before a callback may touch a payment: pure, like the
+-- decision table. Returns null when the callback passes and is decided by
+-- payq_callback_decide(); else why it is kept but changes nothing, and
+-- whether the payment it names is flagged. p_job_kind is the kind of the
+-- job our id belongs to, or null when no attempt has that id.
+create function payq_callback_screen(
+    p_verdict text, p_endpoint text, p_txn_id text, p_body_txn_id text,
+    p_job_kind text, out effect text, out action text, out note text)
+language plpgsql immutable as $$
 begin
-    update jobs j
-    set needs_review = true,
-        review_reason = case
-            when not j.needs_review or j.review_reason is null
-            then p_reason
-            when length(j.review_reason) < 1000
-            then j.review_reason || '; ' || p_reason
-            else j.review_reason end
-    where j.id = p_job_id;
-end;
-$$;
-
-comment on function payq_callback_flag(bigint, text) is
-    'Marks a payment as needing review by a person, adding the reason to '
-    'any earlier one.';
-
--- ---------------------------------------------------------------------------
--- payq_callback_settle
--- ---------------------------------------------------------------------------
-
--- Moves a job and its attempt to a final state (p_state: succeeded or
--- failed). Guarded: only a job still running, pending, unknown or queued
--- changes, which the caller has checked under the row lock; a miss means
--- the lock did not hold and the whole transaction is refused.
-create function payq_callback_settle(
-    p_job_id bigint, p_attempt_id bigint, p_state text, p_code text,
-    p_message text, p_provider_txn_id text, p_reference_no text)
-returns void
-language plpgsql as $$
-begin
-    -- The lease goes too: a worker still running the job must find it
-    -- no longer its own and change nothing (queue_record: LOST).
-    update jobs j
-    set state = p_state, finished_at = now(), lease_owner = null,
-        lease_expires_at = null, last_code = p_code,
-        last_message = p_message,
-        provider_txn_id = coalesce(p_provider_txn_id, j.provider_txn_id),
-        provider_reference = coalesce(p_reference_no, j.provider_reference)
-    where j.id = p_job_id
-      and j.state in ('running', 'pending', 'unknown', 'queued');
-    if not found then
-        raise exception 'payq_callback_settle: job % changed under its '
-                        'row lock', p_job_id;
-    end if;
-
-    -- An attempt already final (an operator's resolution) stays as is.
-    update attempts a
-    set outcome = p_state, finished_at = now(), response_code = p_code,
-        response_message = p_message,
-        provider_txn_id = coalesce(p_provider_txn_id, a.provider_txn_id)
-    where a.id = p_attempt_id
-      and a.outcome in ('open', 'pending', 'unknown');
-end;
-$$;
-
-comment on function payq_callback_settle(bigint, bigint, text, text, text,
-                                         text, text) is
-    'Records a provider callback''s final outcome (succeeded or failed) '
-    'on a payment that was still in progress, and on its attempt.';
-
--- ---------------------------------------------------------------------------
--- payq_apply_callback
--- ---------------------------------------------------------------------------
-
--- Stores one callback and applies it, in the caller's transaction.
--- Exactly one callbacks row is inserted whatever the outcome; only a row
--- the table refuses (an oversized body, say) raises an error.
---
--- This runs once per callback on the receiver's hot path, so it reads
--- only the columns it needs, each row once: the attempt by our id
--- (unlocked, to learn its job), then under lock the job and the attempt.
--- jobs.attempt_count is the number of the job's newest attempt (the claim
--- creates attempt N in the statement that sets the count to N), which
--- spares a scan of the job's attempts.
-create function payq_apply_callback(
-    p_endpoint text, p_body bytea, p_source inet, p_txn_id text,
-    p_body_txn_id text, p_provider_txn_id text, p_status text,
-    p_code text, p_reference_no text, p_amount bigint, p_verdict text)
-returns table (callback_id bigint, effect text, job_id bigint)
-language plpgsql as $$
-declare
-    v_attempt_id bigint;
-    v_job_id bigint;
-    v_kind text;
-    v_state text;
-    v_amount bigint;
-    v_last_code text;
-    v_live integer;
-    v_attempt_no integer;
-    v_outcome text;
-    v_class text;
-    v_description text;
-    v_effect text;
-    v_action text := 'none';
-    v_note text;
-begin
-    select a.id, a.job_id into v_attempt_id, v_job_id
-    from attempts a where a.request_txn_id = p_txn_id;
-
-    -- Invalid callbacks are kept but change nothing. One whose body
-    -- could not be read at all flags the payment its URL names.
+    action := 'none';
     if p_verdict = 'unreadable' then
-        v_effect := 'rejected';
-        v_note := 'the body is neither a JSON object nor a form that can '
-                  'be read';
-        if v_job_id is not null then
-            v_action := 'flag';
+        -- Genuine (the URL proved it), yet unreadable: a person looks.
+        effect := 'rejected';
+        note := 'the body is neither a JSON object nor a form that can '
+                'be read';
+        if p_job_kind is not null then
+            action := 'flag';
         end if;
     elsif p_txn_id is null or p_txn_id = '' then
-        v_effect := 'rejected';
-        v_note := 'no transaction id in the callback';
+        effect := 'rejected';
+        note := 'no transaction id in the callback';
     elsif p_endpoint = 'pay' and p_body_txn_id is distinct from p_txn_id
     then
-        v_effect := 'rejected';
-        v_note := format('the body names transaction %s, the callback '
-                         'URL %s', coalesce(p_body_txn_id, 'none'),
-                         p_txn_id);
-    elsif v_attempt_id is null then
-        v_effect := 'unmatched';
-        v_note := format('no attempt has transaction id %s', p_txn_id);
+        effect := 'rejected';
+        note := format('the body names transaction %s, the callback URL '
+                       '%s', coalesce(p_body_txn_id, 'none'), p_txn_id);
+    elsif p_job_kind is null then
+        effect := 'unmatched';
+        note := format('no attempt has transaction id %s', p_txn_id);
+    elsif p_job_kind <> p_endpoint then
+        effect := 'rejected';
+        note := format('transaction %s is a %s, but the callback came to '
+                       'the %s endpoint', p_txn_id, p_job_kind, p_endpoint);
+    else
+        action := null;
     end if;
-
-    if v_effect is null then
-        -- Lock order, as the workers: the job row, then the attempt row.
-        -- NO KEY UPDATE conflicts with every UPDATE of the row but not
-        -- with the foreign-key checks of rows that reference it.
-        select j.kind, j.state, j.amount, j.last_code, j.attempt_count
-        into v_kind, v_state, v_amount, v_last_code, v_live
-        from jobs j where j.id = v_job_id for no key update;
-        select a.attempt_no, a.outcome into v_attempt_no, v_outcome
-        from attempts a where a.id = v_attempt_id for no key update;
-
-        if v_kind <> p_endpoint then
-            v_effect := 'rejected';
-            v_note := format('transaction %s is a %s, but the callback '
-                             'came to the %s endpoint', p_txn_id, v_kind,
-                             p_endpoint);
-        else
-            select rc.class, rc.description into v_class, v_description
-            from response_codes rc
-            where rc.code = p_code and rc.kind = v_kind;
-            select d.effect, d.action, d.note
-            into v_effect, v_action, v_note
-            from payq_callback_decide(p_verdict, p_code, v_class, p_amount,
-                                      v_state, v_amount, v_last_code,
-                                      v_attempt_no, v_outcome, v_live) d;
-        end if;
-    end if;
-
-    insert into callbacks (source_addr, endpoint, body, request_txn_id,
-                           provider_txn_id, status_text, response_code,
-                           reference_no, amount, attempt_id, job_id,
-                           effect, note)
-    values (p_source, p_endpoint, p_body, p_txn_id, p_provider_txn_id,
-            p_status, p_code, p_reference_no, p_amount, v_attempt_id,
-            v_job_id, v_effect, v_note)
-    returning callbacks.id into callback_id;
-
-    if v_action in ('succeed', 'fail') then
-        perform payq_callback_settle(
-            v_job_id, v_attempt_id,
-            case v_action when 'succeed' then 'succeeded' else 'failed' end,
-            p_code, coalesce(v_description, p_status), p_provider_txn_id,
-            p_reference_no);
-    elsif v_action = 'flag' then
-        perform payq_callback_flag(v_job_id,
-                                   format('callback %s: %s', callback_id,
-                                          v_note));
-    end if;
-
-    effect := v_effect;
-    job_id := v_job_id;
-    return next;
 end;
 $$;
 
-comment on function payq_apply_callback(text, bytea, inet, text, text, text,
-                                        text, text, text, bigint, text) is
-    'Stores one provider callback exactly as received and applies it to '
-    'the payment it names: settles a payment still in progress, ignores a '
-    'repeat, and flags for review (never overwrites) a payment whose '
-    'recorded outcome it contradicts. Returns the callback number, what '
-    'it did (callbacks.effect) and the payment it matched.';
+comment on function payq_callback_screen(text, text, text, text, text) is
+    'Checks a provider callback before it may change a payment: refuses '
+    'one that is unreadable, names no or another transaction, or came to '
+    'the wrong endpoint, and marks one for an unknown transaction as '
+    'unmatched. Reads no table.';
 
 -- ---------------------------------------------------------------------------
 -- payq_apply_callbacks
 -- ---------------------------------------------------------------------------
 
--- Many callbacks in one statement: element i of every array is one
--- callback's arguments to payq_apply_callback(), applied in array order.
--- One statement is one round trip, one plan and, run on its own, one
--- transaction with one commit: the receiver's group commit
--- (callback/store.c). If any callback fails, the statement fails and
--- nothing of it is kept.
+-- Stores and applies many callbacks in the caller's transaction: element
+-- i of every array is one callback. Exactly one callbacks row is inserted
+-- per element whatever it says; only a row the table refuses (an
+-- oversized body, say) raises an error, and then nothing of the call is
+-- kept. Returns, per element, its callbacks.id and effect.
+--
+-- This is the receiver's hot path, so the work is set-based: each step
+-- below is one statement over the whole batch, not one per callback,
+-- which a database pays for in planning, executor start-up and the
+-- checking of every constraint of every table touched. The steps, in one
+-- statement:
+--   1. match each callback to our attempt and its job, by our id;
+--   2. lock those jobs and attempts, in job id order, job before attempt
+--      (the workers' order), and read their states under the lock;
+--   3. screen and decide each callback (the two pure functions above);
+--   4. insert every callback, with its effect and note;
+--   5. settle the jobs and attempts to succeed or fail, by guarded
+--      UPDATE ... WHERE state IN (...), and flag those to review.
+-- One statement sees one snapshot, so two callbacks of one job in one
+-- batch would both decide on the same state: a job's callbacks are
+-- therefore taken one per pass, in array order, each pass one statement
+-- that sees what the one before it did. Usually there is one pass.
+--
+-- jobs.attempt_count is the number of the job's newest attempt (the claim
+-- creates attempt N in the statement that sets the count to N): a
+-- callback for a lower number is for a replaced attempt.
 create function payq_apply_callbacks(
     p_endpoint text[], p_body bytea[], p_source text[], p_txn_id text[],
     p_body_txn_id text[], p_provider_txn_id text[], p_status text[],
@@ -363,6 +238,16 @@ returns table (item integer, callback_id bigint, effect text)
 language plpgsql as $$
 declare
     v_n integer := coalesce(cardinality(p_endpoint), 0);
+    v_passes integer;
+    v_pass integer := 1;
+    v_items integer[] := '{}';
+    v_ids bigint[] := '{}';
+    v_effects text[] := '{}';
+    v_pass_items integer[];
+    v_pass_ids bigint[];
+    v_pass_effects text[];
+    v_to_settle integer;
+    v_settled integer;
 begin
     if coalesce(cardinality(p_body), 0) <> v_n
        or coalesce(cardinality(p_source), 0) <> v_n
@@ -376,21 +261,163 @@ begin
        or coalesce(cardinality(p_verdict), 0) <> v_n then
         raise exception 'payq_apply_callbacks: the arrays differ in length';
     end if;
-    for i in 1 .. v_n loop
-        select a.callback_id, a.effect into callback_id, effect
-        from payq_apply_callback(p_endpoint[i], p_body[i],
-                                 p_source[i]::inet, p_txn_id[i],
-                                 p_body_txn_id[i], p_provider_txn_id[i],
-                                 p_status[i], p_code[i], p_reference_no[i],
-                                 p_amount[i], p_verdict[i]) a;
-        item := i;
-        return next;
+
+    -- The most callbacks any one attempt has in this batch.
+    select coalesce(max(c.n), 1) into v_passes
+    from (select count(*) as n from unnest(p_txn_id) t(id)
+          group by t.id) c;
+
+    while v_pass <= v_passes loop
+        with input as (
+            select u.*
+            from unnest(p_endpoint, p_body, p_source, p_txn_id,
+                        p_body_txn_id, p_provider_txn_id, p_status,
+                        p_code, p_reference_no, p_amount, p_verdict)
+                 with ordinality as u(endpoint, body, source, txn_id,
+                                      body_txn_id, provider_txn_id, status,
+                                      code, reference_no, amount, verdict,
+                                      ord)
+        ),
+        -- 1. Our attempt by our id; a job's callbacks one per pass.
+        found as (
+            select i.ord, a.id as attempt_id, a.job_id,
+                   row_number() over (partition by a.job_id
+                                      order by i.ord) as pass
+            from input i join attempts a on a.request_txn_id = i.txn_id
+        ),
+        todo as (
+            select i.*, f.attempt_id, f.job_id
+            from input i left join found f on f.ord = i.ord
+            where coalesce(f.pass, 1) = v_pass
+        ),
+        -- 2. Under lock, in job order: what the decision depends on.
+        locked as (
+            select t.ord, j.kind, j.state, j.amount as job_amount,
+                   j.last_code, j.attempt_count, a.attempt_no, a.outcome
+            from todo t
+            join jobs j on j.id = t.job_id
+            join attempts a on a.id = t.attempt_id
+            order by j.id
+            for no key update of j, a
+        ),
+        -- 3. What each callback does; its row id is taken now so that
+        -- the flag can name it.
+        decided as (
+            select t.*, l.kind, rc.description,
+                   coalesce(s.effect, d.effect) as effect,
+                   coalesce(s.action, d.action) as action,
+                   coalesce(s.note, d.note) as note,
+                   nextval(pg_get_serial_sequence('callbacks', 'id'))
+                       as callback_id
+            from todo t
+            left join locked l on l.ord = t.ord
+            left join response_codes rc
+                on rc.code = t.code and rc.kind = l.kind
+            cross join lateral payq_callback_screen(
+                t.verdict, t.endpoint, t.txn_id, t.body_txn_id, l.kind) s
+            left join lateral payq_callback_decide(
+                t.verdict, t.code, rc.class, t.amount, l.state,
+                l.job_amount, l.last_code, l.attempt_no, l.outcome,
+                l.attempt_count) d on s.action is null
+        ),
+        -- 4. Every callback, kept as received.
+        stored as (
+            insert into callbacks (id, source_addr, endpoint, body,
+                                   request_txn_id, provider_txn_id,
+                                   status_text, response_code,
+                                   reference_no, amount, attempt_id,
+                                   job_id, effect, note)
+            overriding system value
+            select d.callback_id, d.source::inet, d.endpoint, d.body,
+                   d.txn_id, d.provider_txn_id, d.status, d.code,
+                   d.reference_no, d.amount, d.attempt_id, d.job_id,
+                   d.effect, d.note
+            from decided d
+            order by d.ord
+        ),
+        -- 5. Final states, guarded: only a job still in progress moves.
+        -- The lease goes too, so a worker still running the job finds
+        -- it no longer its own and changes nothing.
+        settled_jobs as (
+            update jobs j
+            set state = case d.action when 'succeed' then 'succeeded'
+                                      else 'failed' end,
+                finished_at = now(), lease_owner = null,
+                lease_expires_at = null, last_code = d.code,
+                last_message = coalesce(d.description, d.status),
+                provider_txn_id = coalesce(d.provider_txn_id,
+                                           j.provider_txn_id),
+                provider_reference = coalesce(d.reference_no,
+                                              j.provider_reference)
+            from decided d
+            where d.action in ('succeed', 'fail') and j.id = d.job_id
+              and j.state in ('running', 'pending', 'unknown', 'queued')
+            returning j.id
+        ),
+        -- An attempt already final (an operator's resolution) stays.
+        settled_attempts as (
+            update attempts a
+            set outcome = case d.action when 'succeed' then 'succeeded'
+                                        else 'failed' end,
+                finished_at = now(), response_code = d.code,
+                response_message = coalesce(d.description, d.status),
+                provider_txn_id = coalesce(d.provider_txn_id,
+                                           a.provider_txn_id)
+            from decided d
+            where d.action in ('succeed', 'fail') and a.id = d.attempt_id
+              and a.outcome in ('open', 'pending', 'unknown')
+            returning a.id
+        ),
+        -- An earlier reason is kept and later ones appended while it is
+        -- short, so a callback resent a thousand times cannot grow it
+        -- without bound.
+        flagged as (
+            update jobs j
+            set needs_review = true,
+                review_reason = case
+                    when not j.needs_review or j.review_reason is null
+                    then format('callback %s: %s', d.callback_id, d.note)
+                    when length(j.review_reason) < 1000
+                    then j.review_reason || '; ' ||
+                         format('callback %s: %s', d.callback_id, d.note)
+                    else j.review_reason end
+            from decided d
+            where d.action = 'flag' and j.id = d.job_id
+            returning j.id
+        )
+        select array_agg(d.ord::integer order by d.ord),
+               array_agg(d.callback_id order by d.ord),
+               array_agg(d.effect order by d.ord),
+               count(*) filter (where d.action in ('succeed', 'fail')),
+               (select count(*) from settled_jobs)
+        into v_pass_items, v_pass_ids, v_pass_effects, v_to_settle,
+             v_settled
+        from decided d;
+
+        -- The locks make the guard hold; a miss means they did not.
+        if v_settled <> v_to_settle then
+            raise exception 'payq_apply_callbacks: % of % payments changed '
+                            'under their row locks',
+                            v_to_settle - v_settled, v_to_settle;
+        end if;
+        v_items := v_items || coalesce(v_pass_items, '{}');
+        v_ids := v_ids || coalesce(v_pass_ids, '{}');
+        v_effects := v_effects || coalesce(v_pass_effects, '{}');
+        v_pass := v_pass + 1;
     end loop;
+
+    return query
+    select r.item, r.callback_id, r.effect
+    from unnest(v_items, v_ids, v_effects) r(item, callback_id, effect)
+    order by r.item;
 end;
 $$;
 
 comment on function payq_apply_callbacks(text[], bytea[], text[], text[],
                                          text[], text[], text[], text[],
                                          text[], bigint[], text[]) is
-    'Stores and applies many provider callbacks at once, in order, as '
-    'payq_apply_callback() does each; returns one row per callback.';
+    'Stores provider callbacks exactly as received and applies each to '
+    'the payment it names: settles a payment still in progress, ignores a '
+    'repeat, and flags for review (never overwrites) a payment whose '
+    'recorded outcome it contradicts. Returns, per callback, its number '
+    '(callbacks.id) and what it did (callbacks.effect).';

@@ -1,5 +1,5 @@
 /*
- * Integration tests for callback/store and payq_apply_callback() against
+ * Integration tests for callback/store and payq_apply_callbacks() against
  * a real PostgreSQL: every reconciliation rule (settle, duplicate,
  * conflict, unknown status, unmatched, rejected), callbacks racing the
  * worker's own record, a poisoned item inside a batch, and batches of
@@ -370,6 +370,43 @@ static void reconcile_repeat_is_duplicate(void **state)
     assert_int_equal(count(fx, "select count(*) from callbacks where"
                                " effect = 'applied'"),
                      2);
+}
+
+/* Repeats inside one batch are decided in order, each seeing the one
+ * before: the first settles, the repeat is a duplicate, a contradiction
+ * after them is a conflict; other jobs of the batch apply alongside. */
+static void reconcile_repeats_in_one_batch(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_job a = job_in(fx, "pay", "pending");
+    struct queue_job b = job_in(fx, "pay", "pending");
+    struct callback_item items[5];
+    int i;
+
+    items[0] = callback("pay", a.txn_id, "success", "01");
+    items[1] = callback("pay", b.txn_id, "failure", "1002");
+    items[2] = callback("pay", a.txn_id, "success", "01");
+    items[3] = callback("pay", a.txn_id, "failure", "1002");
+    items[4] = callback("pay", "TEST-999-1", "success", "01");
+    assert_int_equal(callback_store_batch(fx->conn, items, 5), PAYQ_OK);
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(items[i].err, PAYQ_OK);
+        assert_true(items[i].callback_id > 0);
+    }
+    assert_string_equal(items[0].effect, "applied");
+    assert_string_equal(items[1].effect, "applied");
+    assert_string_equal(items[2].effect, "duplicate");
+    assert_string_equal(items[3].effect, "conflict");
+    assert_string_equal(items[4].effect, "unmatched");
+    assert_string_equal(job_state(fx, a.id), "succeeded review");
+    assert_string_equal(job_state(fx, b.id), "failed");
+    /* Each item got its own row, and one transaction wrote them all. */
+    assert_int_equal(count(fx, "select count(distinct id) from callbacks"),
+                     5);
+    assert_int_equal(count(fx, "select count(distinct xmin::text) from"
+                               " callbacks"),
+                     1);
+    assert_true(items[0].callback_id < items[2].callback_id);
 }
 
 /* The callback beats the worker's record of its own request: the
@@ -846,6 +883,7 @@ int main(void)
         T(reconcile_pending_changes_nothing),
         T(reconcile_unclear_flags_job),
         T(reconcile_repeat_is_duplicate),
+        T(reconcile_repeats_in_one_batch),
         T(reconcile_early_callback_beats_worker),
         T(reconcile_unmatched_is_stored),
         T(reconcile_wrong_endpoint_is_rejected),
