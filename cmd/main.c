@@ -36,6 +36,10 @@ static const struct command commands[] = {
       cmd_migrate },
     { "status", "show jobs by kind and state, pauses and live workers",
       cmd_status },
+    { "report", "print a report: batches, control totals, exceptions...",
+      cmd_report },
+    { "show", "show one job (by reference or number) with its history",
+      cmd_show },
     { "work", "claim and send jobs until stopped (the worker pool)",
       cmd_work },
 };
