@@ -32,6 +32,7 @@ enum {
     OPT_PASSWORD,
     OPT_KEY,
     OPT_MAX_TRANSACTIONS,
+    OPT_SERVER_THREADS,
     OPT_SHUTDOWN_GRACE,
     OPT_LOG_LEVEL,
     OPT_VERSION,
@@ -40,11 +41,15 @@ enum {
     OPT_FLOAT,
     OPT_SEED = 400,
     OPT_LATENCY,
+    OPT_LATENCY_DIST,
     OPT_DECLINE,
     OPT_HTTP500,
     OPT_DROP,
     OPT_SLOW,
     OPT_SLOW_MS,
+    OPT_HTTP429,
+    OPT_HTTP503,
+    OPT_RETRY_AFTER,
     OPT_DUPLICATE,
     OPT_EARLY,
     OPT_REORDER,
@@ -66,6 +71,7 @@ static const struct option longopts[] = {
     { "password", required_argument, NULL, OPT_PASSWORD },
     { "key", required_argument, NULL, OPT_KEY },
     { "max-transactions", required_argument, NULL, OPT_MAX_TRANSACTIONS },
+    { "server-threads", required_argument, NULL, OPT_SERVER_THREADS },
     { "shutdown-grace-ms", required_argument, NULL, OPT_SHUTDOWN_GRACE },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "version", no_argument, NULL, OPT_VERSION },
@@ -75,11 +81,15 @@ static const struct option longopts[] = {
     { "float", required_argument, NULL, OPT_FLOAT },
     { "seed", required_argument, NULL, OPT_SEED },
     { "latency-ms", required_argument, NULL, OPT_LATENCY },
+    { "latency-dist", required_argument, NULL, OPT_LATENCY_DIST },
     { "decline", required_argument, NULL, OPT_DECLINE },
     { "http500", required_argument, NULL, OPT_HTTP500 },
     { "drop-after-execute", required_argument, NULL, OPT_DROP },
     { "slow", required_argument, NULL, OPT_SLOW },
     { "slow-ms", required_argument, NULL, OPT_SLOW_MS },
+    { "http429", required_argument, NULL, OPT_HTTP429 },
+    { "http503", required_argument, NULL, OPT_HTTP503 },
+    { "retry-after", required_argument, NULL, OPT_RETRY_AFTER },
     { "duplicate-callbacks", required_argument, NULL, OPT_DUPLICATE },
     { "early-callbacks", required_argument, NULL, OPT_EARLY },
     { "reorder-callbacks", no_argument, NULL, OPT_REORDER },
@@ -123,8 +133,10 @@ static void write_help_server(FILE *out)
           "Server:\n"
           "  --listen ADDR:PORT     provider API [127.0.0.1:0, any port]\n"
           "  --admin-listen ADDR:PORT\n"
-          "                         GET /_sim/ledger[?id=ID&limit=N],\n"
-          "                         POST /_sim/reset [127.0.0.1:0]\n"
+          "                         loopback only: GET /_sim/ledger\n"
+          "                         [?id=ID | ?from=N&limit=M], every\n"
+          "                         id streamed, with totals; POST\n"
+          "                         /_sim/reset [127.0.0.1:0]\n"
           "  --username NAME        [env PAYQ_SIM_USERNAME]\n"
           "  --password TEXT        [env PAYQ_SIM_PASSWORD]\n"
           "  --key TEXT             API key [env PAYQ_SIM_KEY]\n"
@@ -132,6 +144,11 @@ static void write_help_server(FILE *out)
           "                         test secrets, prefer the environment)\n"
           "  --max-transactions N   ids kept; a new id beyond answers\n"
           "                         HTTP 500 [2000000]\n"
+          "  --server-threads N     N threads polling every connection,\n"
+          "                         or 0 for a thread per connection\n"
+          "                         [2 when no request sleeps or blocks\n"
+          "                         (latency, slow, early callbacks),\n"
+          "                         else 0]\n"
           "  --shutdown-grace-ms N  on SIGTERM, callbacks due within N\n"
           "                         ms are still sent [2000]\n"
           "  --log-level LEVEL      error, warn, info, or debug for a\n"
@@ -162,6 +179,11 @@ static void write_help_faults(FILE *out)
           "repeat exactly:\n"
           "  --seed N               [1]\n"
           "  --latency-ms MIN-MAX   added before executing [0-0]\n"
+          "  --latency-dist uniform|exp\n"
+          "                         uniform from MIN to MAX, or MIN plus\n"
+          "                         an exponential draw of mean\n"
+          "                         (MAX-MIN)/4, cut at MAX: most quick,\n"
+          "                         a long tail of slow ones [uniform]\n"
           "  --decline CODE=PERCENT decline with CODE, execute nothing;\n"
           "                         repeatable: --decline 1002=2\n"
           "  --http500 PERCENT      answer HTTP 500, execute nothing\n"
@@ -170,6 +192,11 @@ static void write_help_faults(FILE *out)
           "                         without an answer\n"
           "  --slow PERCENT         execute, answer after --slow-ms\n"
           "  --slow-ms N            [5000]\n"
+          "  --http429 PERCENT      answer HTTP 429 Too Many Requests at\n"
+          "                         once, execute nothing (throttling)\n"
+          "  --http503 PERCENT      answer HTTP 503 Service Unavailable\n"
+          "                         at once, execute nothing\n"
+          "  --retry-after SECONDS  Retry-After of those answers [1]\n"
           "  --duplicate-callbacks PERCENT\n"
           "                         deliver the callback twice\n"
           "  --early-callbacks PERCENT\n"
@@ -181,8 +208,9 @@ static void write_help_faults(FILE *out)
           "                         settle, but never call back\n"
           "  --late-failure PERCENT pay answers Pending, then calls back\n"
           "                         1005 Failed Due to Insufficient Funds\n"
-          "Declines, --http500, --drop-after-execute and --slow share one\n"
-          "draw per request: together at most 100.\n",
+          "Declines, --http500, --drop-after-execute, --slow, --http429\n"
+          "and --http503 share one draw per request: together at most\n"
+          "100.\n",
           out);
 }
 
@@ -260,6 +288,8 @@ static enum payq_err server_flag(struct sim_config *cfg, int opt,
         return PAYQ_OK;
     case OPT_MAX_TRANSACTIONS:
         return set_long(arg, 1, 20000000, &cfg->max_transactions);
+    case OPT_SERVER_THREADS:
+        return set_int(arg, 0, 64, &cfg->server_threads);
     case OPT_SHUTDOWN_GRACE:
         return set_long(arg, 0, 60000, &cfg->shutdown_grace_ms);
     case OPT_LOG_LEVEL:
@@ -302,6 +332,8 @@ static enum payq_err fault_flag(struct sim_config *cfg, int opt,
         return PAYQ_OK;
     case OPT_LATENCY:
         return sim_config_parse_latency(arg, cfg);
+    case OPT_LATENCY_DIST:
+        return sim_config_parse_latency_dist(arg, cfg);
     case OPT_DECLINE:
         return sim_config_add_decline(arg, cfg);
     case OPT_HTTP500:
@@ -312,6 +344,12 @@ static enum payq_err fault_flag(struct sim_config *cfg, int opt,
         return sim_config_parse_percent(arg, &cfg->slow_bp);
     case OPT_SLOW_MS:
         return set_long(arg, 0, 600000, &cfg->slow_ms);
+    case OPT_HTTP429:
+        return sim_config_parse_percent(arg, &cfg->http429_bp);
+    case OPT_HTTP503:
+        return sim_config_parse_percent(arg, &cfg->http503_bp);
+    case OPT_RETRY_AFTER:
+        return set_long(arg, 0, 86400, &cfg->retry_after_s);
     default:
         return PAYQ_ERR_USAGE;
     }

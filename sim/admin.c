@@ -1,16 +1,16 @@
-/* The admin port: the ledger as JSON, and a reset. */
+/* The admin port: the ledger as streamed JSON, and a reset. */
 #include "sim/admin.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <microhttpd.h>
 
 #include "core/log.h"
 #include "core/mem.h"
 #include "sim/http.h"
+#include "sim/listing.h"
 
 struct sim_admin {
     struct MHD_Daemon *daemon;
@@ -21,37 +21,79 @@ struct sim_admin {
 /* Marks a request whose headers have been seen; bodies are ignored. */
 static int request_seen;
 
-static long read_limit(struct MHD_Connection *conn)
+/* Bytes of listing handed to libmicrohttpd per read. */
+#define LISTING_BLOCK (64 * 1024)
+
+/*
+ * Reads a whole number query argument into *value (fallback when
+ * absent); false when it is there but not a number from 0 to 10^12.
+ */
+static bool read_number(struct MHD_Connection *conn, const char *name,
+                        long fallback, long *value)
 {
     const char *text =
-        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
     char *end;
-    long limit;
+    long long n;
 
+    *value = fallback;
     if (text == NULL)
-        return SIM_ADMIN_LIST_MAX;
-    limit = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || limit < 0 || limit > SIM_ADMIN_LIST_MAX)
-        return SIM_ADMIN_LIST_MAX;
-    return limit;
+        return true;
+    if (text[0] < '0' || text[0] > '9')
+        return false;
+    n = strtoll(text, &end, 10);
+    if (*end != '\0' || n > 1000000000000LL)
+        return false;
+    *value = (long)n;
+    return true;
 }
 
+static ssize_t read_listing(void *cls, uint64_t pos, char *out, size_t max)
+{
+    ssize_t n = sim_listing_read(cls, out, max);
+
+    (void)pos;
+    if (n > 0)
+        return n;
+    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                  : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void free_listing(void *cls)
+{
+    sim_listing_destroy(cls);
+}
+
+/* The listing is streamed: it may be far larger than memory allows. */
 static enum MHD_Result send_ledger(struct sim_admin *admin,
                                    struct MHD_Connection *conn)
 {
     const char *id =
         MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "id");
-    json_t *root = sim_ledger_to_json(admin->ledger, id, read_limit(conn));
-    char *text = NULL;
+    struct sim_listing *listing;
+    struct MHD_Response *response;
     enum MHD_Result result;
+    long from;
+    long limit;
 
-    if (root != NULL)
-        text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    if (text == NULL)
+    if (!read_number(conn, "from", 0, &from) ||
+        !read_number(conn, "limit", -1, &limit))
+        return sim_http_reply(conn, MHD_HTTP_BAD_REQUEST,
+                              "{\"status\":\"error\",\"message\":"
+                              "\"from and limit are whole numbers\"}");
+    listing = sim_listing_create(admin->ledger, id, from, limit);
+    if (listing == NULL)
         return sim_http_reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
-    result = sim_http_reply(conn, MHD_HTTP_OK, text);
-    free(text); /* jansson's allocation */
+    response = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, LISTING_BLOCK, read_listing, listing, free_listing);
+    if (response == NULL) {
+        sim_listing_destroy(listing);
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+    result = MHD_queue_response(conn, MHD_HTTP_OK, response);
+    MHD_destroy_response(response);
     return result;
 }
 

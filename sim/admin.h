@@ -2,13 +2,19 @@
  * The admin port, for tests and people watching a rehearsal; never for
  * the payq client. Bind it to loopback.
  *
- *   GET  /_sim/ledger            totals and every transaction (first
- *                                SIM_ADMIN_LIST_MAX, "truncated" beyond)
+ *   GET  /_sim/ledger            totals and every transaction, in the
+ *                                order first seen (sim/listing.h)
  *   GET  /_sim/ledger?id=ID      totals and that one transaction
- *   GET  /_sim/ledger?limit=N    totals and the first N transactions
+ *   GET  /_sim/ledger?from=N&limit=M
+ *                                totals and M transactions from the
+ *                                N-th (0 is the first)
  *   POST /_sim/reset             forget every transaction, refill float
  *
- * One polling thread serves it; handlers only take the ledger's lock.
+ * It listens on loopback only (sim_config_check() refuses other
+ * addresses): it can reset the ledger, and it shows phone numbers.
+ *
+ * One polling thread serves it; handlers only take the ledger's lock,
+ * and a listing holds it for one part at a time.
  */
 #ifndef PAYQ_SIM_ADMIN_H
 #define PAYQ_SIM_ADMIN_H
@@ -16,9 +22,6 @@
 #include "core/err.h"
 #include "sim/config.h"
 #include "sim/ledger.h"
-
-/* Most transactions listed by one GET /_sim/ledger. */
-#define SIM_ADMIN_LIST_MAX 100000
 
 struct sim_admin;
 

@@ -35,9 +35,10 @@ struct sim_api {
 /* A pay or deposit request whose fields passed validation. */
 struct request {
     enum sim_endpoint endpoint;
-    const char *id;    /* requesttransactionid or transactionid */
-    const char *phone; /* phone or mobilephone */
-    const char *url;   /* where its callback goes; NULL for none */
+    const char *id;          /* requesttransactionid or transactionid */
+    const char *phone;       /* phone or mobilephone */
+    const char *referenceid; /* deposit's referenceid; NULL for pay */
+    const char *url;         /* where its callback goes; NULL for none */
     long long amount;
     long long charge; /* withdrawcharge; 0 for pay */
 };
@@ -100,6 +101,7 @@ void sim_answer_error(struct sim_answer *answer, unsigned status,
     answer->status = status;
     answer->body = sim_body_error(message);
     answer->drop = false;
+    answer->retry_after_s = -1;
 }
 
 void sim_answer_cleanup(struct sim_answer *answer)
@@ -209,10 +211,13 @@ static bool read_fields(const struct sim_api *api,
 
     req->id = sim_params_get(params, id_field);
     req->phone = sim_params_get(params, pay ? "phone" : "mobilephone");
+    req->referenceid = pay ? NULL : sim_params_get(params, "referenceid");
     req->url = pay ? sim_params_get(params, "callbackurl")
                    : api->cfg->deposit_callback_url;
     if (!sim_rules_valid_id(req->id))
         answer_invalid(answer, id_field);
+    else if (!pay && !sim_rules_valid_reference(req->referenceid))
+        answer_invalid(answer, "referenceid");
     else if (pay && !sim_rules_valid_url(req->url))
         answer_invalid(answer, "callbackurl");
     else if (!sim_rules_parse_amount(sim_params_get(params, "amount"),
@@ -255,6 +260,38 @@ static bool validate(const struct sim_api *api, const struct sim_params *params,
     return true;
 }
 
+/* req for the ledger; plan may be NULL before the faults are drawn. */
+static struct sim_ledger_req ledger_req(const struct request *req,
+                                        const struct sim_plan *plan)
+{
+    return (struct sim_ledger_req){
+        .id = req->id,
+        .kind =
+            req->endpoint == SIM_ENDPOINT_PAY ? SIM_KIND_PAY : SIM_KIND_DEPOSIT,
+        .amount = req->amount,
+        .charge = req->charge,
+        .phone = req->phone,
+        .referenceid = req->referenceid,
+        .callback_url = req->url,
+        .lose_callback = plan != NULL && plan->lose_callback,
+        .latency_ms = plan != NULL ? plan->latency_ms : 0,
+    };
+}
+
+/* Counts the callback faults of an executed transaction. */
+static void note_callback_faults(struct sim_api *api, const struct request *req,
+                                 const struct sim_plan *plan)
+{
+    if (req->url == NULL)
+        return;
+    if (plan->lose_callback)
+        sim_ledger_note_event(api->ledger, SIM_EVENT_LOST_CALLBACK);
+    if (plan->duplicate_callback)
+        sim_ledger_note_event(api->ledger, SIM_EVENT_DUPLICATE_CALLBACK);
+    if (plan->early_callback)
+        sim_ledger_note_event(api->ledger, SIM_EVENT_EARLY_CALLBACK);
+}
+
 /* Queues (or, for early callbacks, sends) the transaction's callback. */
 static void schedule_callback(struct sim_api *api, const struct request *req,
                               const struct sim_plan *plan)
@@ -279,14 +316,7 @@ static void execute(struct sim_api *api, const struct request *req,
                     const struct sim_plan *plan, struct sim_answer *answer)
 {
     bool pay = req->endpoint == SIM_ENDPOINT_PAY;
-    struct sim_ledger_req lreq = {
-        .id = req->id,
-        .kind = pay ? SIM_KIND_PAY : SIM_KIND_DEPOSIT,
-        .amount = req->amount,
-        .charge = req->charge,
-        .callback_url = req->url,
-        .lose_callback = plan->lose_callback,
-    };
+    struct sim_ledger_req lreq = ledger_req(req, plan);
     const char *final =
         plan->late_failure && pay ? SIM_CODE_NO_FUNDS : SIM_CODE_SUCCESS;
     struct sim_txn txn;
@@ -298,12 +328,16 @@ static void execute(struct sim_api *api, const struct request *req,
         answer_declined(answer, req->endpoint, req->id, SIM_CODE_DUPLICATE);
         return;
     case SIM_LEDGER_NO_FUNDS:
+        sim_ledger_note_event(api->ledger, SIM_EVENT_NO_FUNDS);
         answer_declined(answer, req->endpoint, req->id, SIM_CODE_NO_FUNDS);
         return;
     default:
         sim_answer_error(answer, 500, "Internal Server Error");
         return;
     }
+    if (pay && plan->late_failure)
+        sim_ledger_note_event(api->ledger, SIM_EVENT_LATE_FAILURE);
+    note_callback_faults(api, req, plan);
     schedule_callback(api, req, plan);
     answer->status = 200;
     answer->body =
@@ -312,18 +346,16 @@ static void execute(struct sim_api *api, const struct request *req,
 
 /* Declines req with the plan's code, executing nothing. */
 static void decline(struct sim_api *api, const struct request *req,
-                    const char *code, struct sim_answer *answer)
+                    const struct sim_plan *plan, struct sim_answer *answer)
 {
-    struct sim_ledger_req lreq = {
-        .id = req->id,
-        .kind =
-            req->endpoint == SIM_ENDPOINT_PAY ? SIM_KIND_PAY : SIM_KIND_DEPOSIT,
-        .amount = req->amount,
-        .charge = req->charge,
-    };
+    struct sim_ledger_req lreq = ledger_req(req, plan);
+    const char *code = plan->decline_code;
 
+    lreq.callback_url = NULL; /* a declined id never calls back */
     if (sim_ledger_decline(api->ledger, &lreq, code) == SIM_LEDGER_DUPLICATE)
         code = SIM_CODE_DUPLICATE;
+    else
+        sim_ledger_note_event(api->ledger, SIM_EVENT_DECLINED);
     answer_declined(answer, req->endpoint, req->id, code);
 }
 
@@ -331,7 +363,9 @@ static void decline(struct sim_api *api, const struct request *req,
 static bool admit(struct sim_api *api, const struct request *req,
                   unsigned *attempt, struct sim_answer *answer)
 {
-    switch (sim_ledger_attempt(api->ledger, req->id, attempt)) {
+    struct sim_ledger_req lreq = ledger_req(req, NULL);
+
+    switch (sim_ledger_attempt(api->ledger, &lreq, attempt)) {
     case SIM_LEDGER_OK:
         return true;
     case SIM_LEDGER_DUPLICATE:
@@ -348,6 +382,27 @@ static bool admit(struct sim_api *api, const struct request *req,
     }
 }
 
+/*
+ * Answers 429 or 503 when the plan throttles; false otherwise. A
+ * throttle stands in front of the provider, so it answers at once,
+ * without the plan's latency, and executes nothing.
+ */
+static bool throttle(const struct sim_api *api, const struct sim_plan *plan,
+                     struct sim_answer *answer)
+{
+    if (plan->outcome == SIM_FAULT_HTTP429) {
+        sim_ledger_note_event(api->ledger, SIM_EVENT_HTTP429);
+        sim_answer_error(answer, 429, "Too Many Requests");
+    } else if (plan->outcome == SIM_FAULT_HTTP503) {
+        sim_ledger_note_event(api->ledger, SIM_EVENT_HTTP503);
+        sim_answer_error(answer, 503, "Service Unavailable");
+    } else {
+        return false;
+    }
+    answer->retry_after_s = api->cfg->retry_after_s;
+    return true;
+}
+
 /* A validated pay or deposit: the ledger, the faults, the answer. */
 static void process(struct sim_api *api, const struct request *req,
                     struct sim_answer *answer)
@@ -358,22 +413,27 @@ static void process(struct sim_api *api, const struct request *req,
     if (!admit(api, req, &attempt, answer))
         return;
     sim_faults_plan(api->cfg, req->id, attempt, &plan);
+    if (throttle(api, &plan, answer))
+        return;
     nap(api, plan.latency_ms);
     switch (plan.outcome) {
     case SIM_FAULT_HTTP500:
+        sim_ledger_note_event(api->ledger, SIM_EVENT_HTTP500);
         sim_answer_error(answer, 500, "Internal Server Error");
         return;
     case SIM_FAULT_DECLINE:
-        decline(api, req, plan.decline_code, answer);
+        decline(api, req, &plan, answer);
         return;
     default:
         break;
     }
     execute(api, req, &plan, answer);
     if (plan.outcome == SIM_FAULT_DROP) {
+        sim_ledger_note_event(api->ledger, SIM_EVENT_DROPPED);
         sim_answer_cleanup(answer);
         answer->drop = true;
     } else if (plan.outcome == SIM_FAULT_SLOW) {
+        sim_ledger_note_event(api->ledger, SIM_EVENT_SLOW);
         nap(api, api->cfg->slow_ms);
     }
 }
@@ -384,13 +444,9 @@ static void process(struct sim_api *api, const struct request *req,
  */
 static long balance_latency(struct sim_api *api)
 {
-    const struct sim_config *cfg = api->cfg;
     unsigned long long n = atomic_fetch_add(&api->balance_requests, 1);
-    unsigned long long span =
-        (unsigned long long)(cfg->latency_max_ms - cfg->latency_min_ms);
 
-    return cfg->latency_min_ms +
-           (long)sim_faults_draw(cfg->seed, "/balance", n, span + 1);
+    return sim_faults_balance_latency(api->cfg, n);
 }
 
 static void handle_balance(struct sim_api *api, const struct sim_params *params,
@@ -425,7 +481,7 @@ void sim_api_handle(struct sim_api *api, enum sim_endpoint endpoint,
 {
     struct request req = { .endpoint = endpoint };
 
-    *answer = (struct sim_answer){ .status = 500 };
+    *answer = (struct sim_answer){ .status = 500, .retry_after_s = -1 };
     if (endpoint == SIM_ENDPOINT_BALANCE)
         handle_balance(api, params, answer);
     else if (validate(api, params, &req, answer))

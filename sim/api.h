@@ -31,9 +31,10 @@ enum sim_endpoint {
 
 /* How to answer one request. */
 struct sim_answer {
-    unsigned status; /* HTTP status */
-    char *body;      /* JSON text; owned; NULL when dropping */
-    bool drop;       /* close the connection without any answer */
+    unsigned status;    /* HTTP status */
+    char *body;         /* JSON text; owned; NULL when dropping */
+    bool drop;          /* close the connection without any answer */
+    long retry_after_s; /* a Retry-After header's seconds; -1: none */
 };
 
 /*

@@ -1,56 +1,69 @@
-/* JSON bodies in the reference's shapes, built with jansson. */
+/*
+ * JSON bodies in the reference's shapes, written by hand (sim/json.h):
+ * one bounded buffer per body, members in the reference's order,
+ * compact, as jansson would print them.
+ */
 #include "sim/bodies.h"
 
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
-
-#include <jansson.h>
 
 #include "core/buf.h"
-#include "core/mem.h"
 #include "sim/codes.h"
+#include "sim/json.h"
 
 /* Callbacks of successes say these rather than the table's word. */
 #define PAY_DONE_TEXT "Successfully Processed Transaction"
 #define DEPOSIT_DONE_TEXT "Deposit processed successfully"
 
-/* Each adds one member; false when out of memory. */
-static bool put_str(json_t *obj, const char *key, const char *value)
-{
-    json_t *v = value != NULL ? json_string(value) : json_null();
+/* Longest body: ids, references and descriptions are all bounded. */
+#define BODY_MAX 4096
 
-    return json_object_set_new(obj, key, v) == 0;
+/* A body under way; err keeps the first failure, later puts do nothing. */
+struct body {
+    struct buf b;
+    enum payq_err err;
+    bool first;
+};
+
+static void body_init(struct body *o)
+{
+    buf_init(&o->b, BODY_MAX);
+    o->err = buf_append_byte(&o->b, '{');
+    o->first = true;
 }
 
-static bool put_int(json_t *obj, const char *key, long long value)
+static void put_str(struct body *o, const char *key, const char *value)
 {
-    return json_object_set_new(obj, key, json_integer((json_int_t)value)) == 0;
+    if (o->err == PAYQ_OK)
+        o->err = sim_json_put_member(&o->b, o->first, key, value);
+    o->first = false;
 }
 
-static bool put_bool(json_t *obj, const char *key, bool value)
+/* A member whose value is raw JSON text: a number or a literal. */
+static void put_raw(struct body *o, const char *key, const char *json)
 {
-    return json_object_set_new(obj, key, json_boolean(value)) == 0;
+    if (o->err == PAYQ_OK)
+        o->err =
+            buf_appendf(&o->b, "%s\"%s\":%s", o->first ? "" : ",", key, json);
+    o->first = false;
 }
 
-/*
- * Serialises obj (members in the order added) and frees it. Returns NULL
- * when ok is false (a member could not be added) or out of memory.
- */
-static char *dump(json_t *obj, bool ok)
+static void put_bool(struct body *o, const char *key, bool value)
 {
-    char *text = NULL;
-    char *copy;
+    put_raw(o, key, value ? "true" : "false");
+}
 
-    if (ok)
-        text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(obj);
-    if (text == NULL)
+/* Closes the object; returns the text, or NULL after any failure. */
+static char *body_finish(struct body *o)
+{
+    if (o->err == PAYQ_OK)
+        o->err = buf_append_byte(&o->b, '}');
+    if (o->err != PAYQ_OK) {
+        buf_cleanup(&o->b);
         return NULL;
-    /* jansson allocates with malloc; callers free with mem_free(). */
-    copy = mem_strdup(text);
-    free(text);
-    return copy;
+    }
+    return buf_take(&o->b);
 }
 
 static const char *describe(enum sim_codes_table table, const char *code)
@@ -62,11 +75,12 @@ static const char *describe(enum sim_codes_table table, const char *code)
 
 char *sim_body_error(const char *message)
 {
-    json_t *obj = json_object();
-    bool ok = obj != NULL && put_str(obj, "status", "error") &&
-              put_str(obj, "message", message);
+    struct body o;
 
-    return dump(obj, ok);
+    body_init(&o);
+    put_str(&o, "status", "error");
+    put_str(&o, "message", message);
+    return body_finish(&o);
 }
 
 char *sim_body_error_about(const char *prefix, const char *name)
@@ -79,70 +93,77 @@ char *sim_body_error_about(const char *prefix, const char *name)
 
 char *sim_body_pay_pending(const struct sim_txn *txn)
 {
-    json_t *obj = json_object();
-    bool ok = obj != NULL && put_str(obj, "status", "Pending") &&
-              put_str(obj, "requesttransactionid", txn->id) &&
-              put_bool(obj, "success", true) &&
-              put_str(obj, "responsecode", SIM_CODE_PENDING) &&
-              put_int(obj, "transactionid", txn->provider_id) &&
-              put_str(obj, "message", "Transaction Pending");
+    char provider[24];
+    struct body o;
 
-    return dump(obj, ok);
+    snprintf(provider, sizeof(provider), "%lld", txn->provider_id);
+    body_init(&o);
+    put_str(&o, "status", "Pending");
+    put_str(&o, "requesttransactionid", txn->id);
+    put_bool(&o, "success", true);
+    put_str(&o, "responsecode", SIM_CODE_PENDING);
+    put_raw(&o, "transactionid", provider);
+    put_str(&o, "message", "Transaction Pending");
+    return body_finish(&o);
 }
 
 char *sim_body_pay_failed(const char *id, const char *code)
 {
-    json_t *obj = json_object();
-    bool ok = obj != NULL && put_str(obj, "status", "Failed") &&
-              put_str(obj, "requesttransactionid", id) &&
-              put_bool(obj, "success", false) &&
-              put_str(obj, "responsecode", code) &&
-              put_str(obj, "message", describe(SIM_CODES_PAY, code));
+    struct body o;
 
-    return dump(obj, ok);
+    body_init(&o);
+    put_str(&o, "status", "Failed");
+    put_str(&o, "requesttransactionid", id);
+    put_bool(&o, "success", false);
+    put_str(&o, "responsecode", code);
+    put_str(&o, "message", describe(SIM_CODES_PAY, code));
+    return body_finish(&o);
 }
 
 char *sim_body_deposit_success(const struct sim_txn *txn)
 {
-    json_t *obj = json_object();
-    bool ok = obj != NULL && put_str(obj, "status", "success") &&
-              put_str(obj, "message", "Deposit successful") &&
-              put_str(obj, "transactionid", txn->id) &&
-              put_str(obj, "responsecode", SIM_CODE_SUCCESS) &&
-              put_bool(obj, "success", true) &&
-              put_str(obj, "referenceno", txn->reference);
+    struct body o;
 
-    return dump(obj, ok);
+    body_init(&o);
+    put_str(&o, "status", "success");
+    put_str(&o, "message", "Deposit successful");
+    put_str(&o, "transactionid", txn->id);
+    put_str(&o, "responsecode", SIM_CODE_SUCCESS);
+    put_bool(&o, "success", true);
+    put_str(&o, "referenceno", txn->reference);
+    return body_finish(&o);
 }
 
 char *sim_body_deposit_failed(const char *id, const char *code)
 {
-    json_t *obj = json_object();
-    bool ok = obj != NULL && put_str(obj, "status", "Failed") &&
-              put_str(obj, "message", describe(SIM_CODES_DEPOSIT, code)) &&
-              put_str(obj, "transactionid", id) &&
-              put_str(obj, "responsecode", code) &&
-              put_bool(obj, "success", false);
+    struct body o;
 
-    return dump(obj, ok);
+    body_init(&o);
+    put_str(&o, "status", "Failed");
+    put_str(&o, "message", describe(SIM_CODES_DEPOSIT, code));
+    put_str(&o, "transactionid", id);
+    put_str(&o, "responsecode", code);
+    put_bool(&o, "success", false);
+    return body_finish(&o);
 }
 
 char *sim_body_balance(long long net, long long credits, long long debits)
 {
-    struct buf b;
+    char number[32];
+    struct body o;
 
-    /* By hand: jansson would need doubles to print the ".0". */
-    buf_init(&b, 512);
-    if (buf_appendf(&b,
-                    "{\"status\":\"success\","
-                    "\"message\":\"Balance fetched successfully\","
-                    "\"net_balance\":%lld.0,\"total_net_credits\":%lld.0,"
-                    "\"total_net_debits\":%lld.0,\"currency\":\"RWF\"}",
-                    net, credits, debits) != PAYQ_OK) {
-        buf_cleanup(&b);
-        return NULL;
-    }
-    return buf_take(&b);
+    /* Printed from whole francs with ".0", as the reference shows them. */
+    body_init(&o);
+    put_str(&o, "status", "success");
+    put_str(&o, "message", "Balance fetched successfully");
+    snprintf(number, sizeof(number), "%lld.0", net);
+    put_raw(&o, "net_balance", number);
+    snprintf(number, sizeof(number), "%lld.0", credits);
+    put_raw(&o, "total_net_credits", number);
+    snprintf(number, sizeof(number), "%lld.0", debits);
+    put_raw(&o, "total_net_debits", number);
+    put_str(&o, "currency", "RWF");
+    return body_finish(&o);
 }
 
 /*
@@ -155,15 +176,16 @@ static char *callback(const char *status, const char *request_id,
                       const char *txn_id, const struct sim_txn *txn,
                       const char *text)
 {
-    json_t *obj = json_object();
-    bool ok = obj != NULL && put_str(obj, "status", status) &&
-              put_str(obj, "requesttransactionid", request_id) &&
-              put_str(obj, "transactionid", txn_id) &&
-              put_str(obj, "responsecode", txn->code) &&
-              put_str(obj, "statusdesc", text) &&
-              put_str(obj, "referenceno", txn->reference);
+    struct body o;
 
-    return dump(obj, ok);
+    body_init(&o);
+    put_str(&o, "status", status);
+    put_str(&o, "requesttransactionid", request_id);
+    put_str(&o, "transactionid", txn_id);
+    put_str(&o, "responsecode", txn->code);
+    put_str(&o, "statusdesc", text);
+    put_str(&o, "referenceno", txn->reference);
+    return body_finish(&o);
 }
 
 char *sim_body_callback(const struct sim_txn *txn)

@@ -5,6 +5,7 @@
 #include "sim/config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ void sim_config_init(struct sim_config *cfg)
     cfg->opening_float = 10000000;
     cfg->seed = 1;
     cfg->slow_ms = 5000;
+    cfg->retry_after_s = 1;
     cfg->reorder_window_ms = 1000;
     cfg->callback_delay_ms = 200;
     cfg->callback_retries = 5;
@@ -30,6 +32,7 @@ void sim_config_init(struct sim_config *cfg)
     cfg->callback_timeout_ms = 2000;
     cfg->callback_threads = 4;
     cfg->max_transactions = 2000000;
+    cfg->server_threads = -1;
     cfg->shutdown_grace_ms = 2000;
     cfg->log_level = LOG_LEVEL_INFO;
 }
@@ -113,6 +116,18 @@ enum payq_err sim_config_parse_latency(const char *text, struct sim_config *cfg)
     return PAYQ_OK;
 }
 
+enum payq_err sim_config_parse_latency_dist(const char *text,
+                                            struct sim_config *cfg)
+{
+    if (strcmp(text, "uniform") == 0)
+        cfg->latency_dist = SIM_LATENCY_UNIFORM;
+    else if (strcmp(text, "exp") == 0)
+        cfg->latency_dist = SIM_LATENCY_EXP;
+    else
+        return PAYQ_ERR_USAGE;
+    return PAYQ_OK;
+}
+
 enum payq_err sim_config_add_decline(const char *text, struct sim_config *cfg)
 {
     struct sim_decline *d;
@@ -176,10 +191,31 @@ enum payq_err sim_config_parse_listen(const char *text, struct sim_listen *out)
     return PAYQ_OK;
 }
 
+bool sim_config_requests_block(const struct sim_config *cfg)
+{
+    return cfg->latency_max_ms > 0 || cfg->slow_bp > 0 || cfg->early_bp > 0;
+}
+
+bool sim_config_is_loopback(const char *host)
+{
+    static const unsigned char mapped[12] = { 0, 0, 0, 0, 0,    0,
+                                              0, 0, 0, 0, 0xff, 0xff };
+    unsigned char addr[sizeof(struct in6_addr)];
+
+    if (inet_pton(AF_INET, host, addr) == 1)
+        return addr[0] == 127;
+    if (inet_pton(AF_INET6, host, addr) != 1)
+        return false;
+    if (memcmp(addr, mapped, sizeof(mapped)) == 0)
+        return addr[12] == 127;
+    return memcmp(addr, &in6addr_loopback, sizeof(in6addr_loopback)) == 0;
+}
+
 /* The shares that pick one outcome per request, summed. */
 static int outcome_bp(const struct sim_config *cfg)
 {
-    int sum = cfg->http500_bp + cfg->drop_bp + cfg->slow_bp;
+    int sum = cfg->http500_bp + cfg->drop_bp + cfg->slow_bp + cfg->http429_bp +
+              cfg->http503_bp;
     int i;
 
     for (i = 0; i < cfg->decline_count; i++)
@@ -196,10 +232,13 @@ enum payq_err sim_config_check(const struct sim_config *cfg, const char **why)
         *why = "a password is required (--password, PAYQ_SIM_PASSWORD)";
     else if (cfg->key == NULL || cfg->key[0] == '\0')
         *why = "an API key is required (--key, PAYQ_SIM_KEY)";
+    else if (!sim_config_is_loopback(cfg->admin.host))
+        *why = "--admin-listen must be a loopback address (127.0.0.0/8 or"
+               " ::1): the admin port resets the ledger and shows phones";
     else if (cfg->min_amount > cfg->max_amount)
         *why = "--min-amount is above --max-amount";
     else if (outcome_bp(cfg) > SIM_BP_ALL)
-        *why = "--decline, --http500, --drop-after-execute and --slow"
-               " add up to more than 100 %";
+        *why = "--decline, --http500, --drop-after-execute, --slow,"
+               " --http429 and --http503 add up to more than 100 %";
     return *why == NULL ? PAYQ_OK : PAYQ_ERR_CONFIG;
 }

@@ -31,6 +31,13 @@ struct sim_decline {
     int bp;       /* share of pay/deposit requests, basis points */
 };
 
+/* How --latency-ms MIN-MAX is drawn (--latency-dist). */
+enum sim_latency_dist {
+    SIM_LATENCY_UNIFORM, /* any value from MIN to MAX alike */
+    SIM_LATENCY_EXP,     /* MIN plus an exponential draw of mean
+                          * (MAX - MIN) / 4, cut at MAX: a long tail */
+};
+
 /* An address to listen on; the host is a numeric IPv4 or IPv6 address. */
 struct sim_listen {
     char host[SIM_HOST_MAX]; /* "127.0.0.1", "::1"... */
@@ -45,6 +52,7 @@ struct sim_config {
     const char *password;     /* --password; secret, borrowed */
     const char *key;          /* --key; secret, borrowed */
     long max_transactions;    /* --max-transactions; 2,000,000 */
+    int server_threads;       /* --server-threads; -1: auto (below) */
     long shutdown_grace_ms;   /* --shutdown-grace-ms; 2000 */
     enum log_level log_level; /* --log-level; info */
 
@@ -57,12 +65,16 @@ struct sim_config {
     unsigned long long seed; /* --seed; 1 */
     long latency_min_ms;     /* --latency-ms MIN-MAX; 0-0 */
     long latency_max_ms;
+    enum sim_latency_dist latency_dist;            /* --latency-dist; uniform */
     struct sim_decline declines[SIM_DECLINES_MAX]; /* --decline */
     int decline_count;
-    int http500_bp; /* --http500 */
-    int drop_bp;    /* --drop-after-execute */
-    int slow_bp;    /* --slow */
-    long slow_ms;   /* --slow-ms; 5000 */
+    int http500_bp;     /* --http500 */
+    int drop_bp;        /* --drop-after-execute */
+    int slow_bp;        /* --slow */
+    long slow_ms;       /* --slow-ms; 5000 */
+    int http429_bp;     /* --http429 */
+    int http503_bp;     /* --http503 */
+    long retry_after_s; /* --retry-after; 1: their Retry-After header */
 
     /* Faults of the callback. */
     int duplicate_bp;       /* --duplicate-callbacks */
@@ -100,6 +112,10 @@ PAYQ_MUST_USE enum payq_err sim_config_parse_number(const char *text,
                                                     long long max,
                                                     long long *value);
 
+/* Parses "uniform" or "exp" into cfg->latency_dist. */
+PAYQ_MUST_USE enum payq_err
+sim_config_parse_latency_dist(const char *text, struct sim_config *cfg);
+
 /* Parses "MIN-MAX" or "N" milliseconds (N-N) into cfg's latency range. */
 PAYQ_MUST_USE enum payq_err sim_config_parse_latency(const char *text,
                                                      struct sim_config *cfg);
@@ -116,10 +132,20 @@ PAYQ_MUST_USE enum payq_err sim_config_parse_listen(const char *text,
                                                     struct sim_listen *out);
 
 /*
- * Checks the settings as a whole: credentials present, amount bounds in
- * order, and the shares that decide a request's outcome (declines,
- * --http500, --drop-after-execute, --slow) adding up to 100 % or less.
- * Writes what is wrong to *why (static text) and returns PAYQ_ERR_CONFIG.
+ * True when a request may sleep or block in its thread: --latency-ms,
+ * --slow, or --early-callbacks (a POST made before answering).
+ */
+bool sim_config_requests_block(const struct sim_config *cfg);
+
+/* True for a numeric loopback address: 127.0.0.0/8, ::1, ::ffff:127.x. */
+bool sim_config_is_loopback(const char *host);
+
+/*
+ * Checks the settings as a whole: credentials present, the admin port on
+ * loopback, amount bounds in order, and the shares that decide a
+ * request's outcome (declines, --http500, --drop-after-execute, --slow,
+ * --http429, --http503) adding up to 100 % or less. Writes what is wrong to
+ * *why (static text) and returns PAYQ_ERR_CONFIG.
  */
 PAYQ_MUST_USE enum payq_err sim_config_check(const struct sim_config *cfg,
                                              const char **why);

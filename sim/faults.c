@@ -5,6 +5,7 @@
  */
 #include "sim/faults.h"
 
+#include <math.h>
 #include <stdint.h>
 
 /* FNV-1a 64-bit: folds the transaction id into one word. */
@@ -50,7 +51,32 @@ static bool chance(uint64_t *state, int bp)
     return below(state, SIM_BP_ALL) < (uint64_t)bp;
 }
 
-/* Walks the outcome bands: declines in flag order, 500, drop, slow. */
+/*
+ * A latency from MIN to MAX; one draw, whatever the distribution, so the
+ * choice of distribution moves no other decision. The exponential one
+ * inverts the distribution function on a 53-bit uniform number in
+ * [0, 1): -ln(1 - u) has mean 1.
+ */
+static long draw_latency(const struct sim_config *cfg, uint64_t *state)
+{
+    uint64_t span = (uint64_t)(cfg->latency_max_ms - cfg->latency_min_ms);
+    uint64_t roll = splitmix_next(state);
+    double u;
+    double x;
+
+    if (cfg->latency_dist != SIM_LATENCY_EXP)
+        return cfg->latency_min_ms + (long)(roll % (span + 1));
+    u = (double)(roll >> 11) * (1.0 / 9007199254740992.0);
+    x = -log1p(-u) * ((double)span / 4.0);
+    if (x > (double)span)
+        x = (double)span;
+    return cfg->latency_min_ms + (long)x;
+}
+
+/*
+ * Walks the outcome bands: declines in flag order, 500, drop, slow, 429,
+ * 503. New bands go last, so that adding one never moves another.
+ */
 static void pick_outcome(const struct sim_config *cfg, uint64_t roll,
                          struct sim_plan *plan)
 {
@@ -69,19 +95,22 @@ static void pick_outcome(const struct sim_config *cfg, uint64_t roll,
         plan->outcome = SIM_FAULT_HTTP500;
     else if (roll < (edge += (uint64_t)cfg->drop_bp))
         plan->outcome = SIM_FAULT_DROP;
-    else if (roll < edge + (uint64_t)cfg->slow_bp)
+    else if (roll < (edge += (uint64_t)cfg->slow_bp))
         plan->outcome = SIM_FAULT_SLOW;
+    else if (roll < (edge += (uint64_t)cfg->http429_bp))
+        plan->outcome = SIM_FAULT_HTTP429;
+    else if (roll < edge + (uint64_t)cfg->http503_bp)
+        plan->outcome = SIM_FAULT_HTTP503;
 }
 
 void sim_faults_plan(const struct sim_config *cfg, const char *id,
                      unsigned attempt, struct sim_plan *plan)
 {
     uint64_t state = stream_seed(cfg->seed, id, attempt);
-    uint64_t span = (uint64_t)(cfg->latency_max_ms - cfg->latency_min_ms);
     uint64_t window = (uint64_t)cfg->reorder_window_ms;
 
     *plan = (struct sim_plan){ .outcome = SIM_FAULT_NONE };
-    plan->latency_ms = cfg->latency_min_ms + (long)below(&state, span + 1);
+    plan->latency_ms = draw_latency(cfg, &state);
     pick_outcome(cfg, below(&state, SIM_BP_ALL), plan);
     plan->late_failure = chance(&state, cfg->late_failure_bp);
     plan->lose_callback = chance(&state, cfg->lose_bp);
@@ -92,11 +121,10 @@ void sim_faults_plan(const struct sim_config *cfg, const char *id,
         plan->reorder_ms = 0;
 }
 
-unsigned long long sim_faults_draw(unsigned long long seed, const char *id,
-                                   unsigned long long counter,
-                                   unsigned long long n)
+long sim_faults_balance_latency(const struct sim_config *cfg,
+                                unsigned long long counter)
 {
-    uint64_t state = stream_seed(seed, id, counter);
+    uint64_t state = stream_seed(cfg->seed, "/balance", counter);
 
-    return below(&state, n);
+    return draw_latency(cfg, &state);
 }

@@ -23,6 +23,8 @@ enum sim_outcome_fault {
     SIM_FAULT_HTTP500, /* answer HTTP 500, execute nothing */
     SIM_FAULT_DROP,    /* execute, then close without an answer */
     SIM_FAULT_SLOW,    /* execute, answer after --slow-ms */
+    SIM_FAULT_HTTP429, /* answer 429 with Retry-After, execute nothing */
+    SIM_FAULT_HTTP503, /* answer 503 with Retry-After, execute nothing */
 };
 
 /* The decisions for one request. A value type. */
@@ -46,12 +48,10 @@ void sim_faults_plan(const struct sim_config *cfg, const char *id,
                      unsigned attempt, struct sim_plan *plan);
 
 /*
- * Returns a number below n (n > 0) drawn from a PRNG seeded with seed,
- * id and counter: for choices outside the transaction path, such as the
- * latency of /balance. Pure function; any thread.
+ * Returns the latency of the counter-th /balance request, drawn as
+ * --latency-ms and --latency-dist say. Pure function; any thread.
  */
-unsigned long long sim_faults_draw(unsigned long long seed, const char *id,
-                                   unsigned long long counter,
-                                   unsigned long long n);
+long sim_faults_balance_latency(const struct sim_config *cfg,
+                                unsigned long long counter);
 
 #endif

@@ -9,9 +9,18 @@
 #include <sys/socket.h>
 
 #include "core/log.h"
+#include "core/mem.h"
 
 /* Idle keep-alive connections are closed after this many seconds. */
 #define IDLE_TIMEOUT_S 60
+
+/*
+ * Memory of one connection (headers, read and write buffers); bodies are
+ * kept apart by the handlers. libmicrohttpd wipes it for every request
+ * on a kept-alive connection, so its 32 KiB default costs a 32 KiB
+ * memset per request.
+ */
+#define CONNECTION_MEMORY 8192
 
 /* Its note when a handler returns MHD_NO, as drop-after-execute does. */
 static const char DROP_NOTE[] = "Application reported internal error";
@@ -75,14 +84,17 @@ struct MHD_Daemon *sim_http_start(const struct sim_http_spec *spec)
     if (v6)
         flags |= MHD_USE_IPv6;
     /* The logger must come first to catch the other options' errors. */
-    daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, spec->handler, spec->handler_ctx,
-                         MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                         (void *)spec->name, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
-                         spec->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-                         spec->completed, spec->completed_ctx, MHD_OPTION_END);
+    daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, spec->handler, spec->handler_ctx,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)spec->name,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, spec->connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_THREAD_POOL_SIZE,
+        spec->threads == SIM_HTTP_POOL ? spec->pool_size : 0U,
+        MHD_OPTION_NOTIFY_COMPLETED, spec->completed, spec->completed_ctx,
+        MHD_OPTION_END);
     if (daemon == NULL)
         log_error("cannot listen: address in use or not permitted",
                   LOG_STR("server", spec->name),
@@ -99,22 +111,49 @@ unsigned sim_http_port(struct MHD_Daemon *daemon)
     return info != NULL ? info->port : 0;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
-                             const char *body, const char *allow)
+/* What one answer carries besides its status. */
+struct answer {
+    const char *body;   /* NULL: empty */
+    bool owned;         /* body is ours to free with mem_free() */
+    const char *allow;  /* an Allow header, or NULL */
+    long retry_after_s; /* a Retry-After header, when 0 or more */
+};
+
+/* The response over a's body: handed over when owned, else copied. */
+static struct MHD_Response *make_response(const struct answer *a, size_t len)
 {
     struct MHD_Response *response;
-    enum MHD_Result result;
-    size_t len = body != NULL ? strlen(body) : 0;
 
-    response = MHD_create_response_from_buffer(len, (void *)body,
+    if (!a->owned)
+        return MHD_create_response_from_buffer(len, (void *)a->body,
                                                MHD_RESPMEM_MUST_COPY);
+    response = MHD_create_response_from_buffer_with_free_callback(
+        len, (void *)a->body, mem_free);
+    if (response == NULL)
+        mem_free((void *)a->body);
+    return response;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
+                             const struct answer *a)
+{
+    char seconds[24];
+    struct MHD_Response *response;
+    enum MHD_Result result;
+    size_t len = a->body != NULL ? strlen(a->body) : 0;
+
+    response = make_response(a, len);
     if (response == NULL)
         return MHD_NO;
     if (len > 0)
         MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 "application/json");
-    if (allow != NULL)
-        MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
+    if (a->allow != NULL)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, a->allow);
+    if (a->retry_after_s >= 0) {
+        snprintf(seconds, sizeof(seconds), "%ld", a->retry_after_s);
+        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
+    }
     result = MHD_queue_response(conn, status, response);
     MHD_destroy_response(response);
     return result;
@@ -123,11 +162,26 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
 enum MHD_Result sim_http_reply(struct MHD_Connection *conn, unsigned status,
                                const char *body)
 {
-    return reply(conn, status, body, NULL);
+    struct answer a = { .body = body, .retry_after_s = -1 };
+
+    return reply(conn, status, &a);
+}
+
+enum MHD_Result sim_http_reply_owned(struct MHD_Connection *conn,
+                                     unsigned status, char *body,
+                                     long retry_after_s)
+{
+    struct answer a = { .body = body,
+                        .owned = body != NULL,
+                        .retry_after_s = retry_after_s };
+
+    return reply(conn, status, &a);
 }
 
 enum MHD_Result sim_http_reply_not_allowed(struct MHD_Connection *conn,
                                            const char *allow, const char *body)
 {
-    return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, body, allow);
+    struct answer a = { .body = body, .allow = allow, .retry_after_s = -1 };
+
+    return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, &a);
 }

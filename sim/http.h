@@ -15,6 +15,7 @@
 enum sim_http_threads {
     SIM_HTTP_PER_CONNECTION, /* one thread per connection: may block */
     SIM_HTTP_SINGLE,         /* one polling thread: quick handlers only */
+    SIM_HTTP_POOL,           /* pool_size polling threads (epoll) */
 };
 
 /* What a daemon is given; a value type. */
@@ -22,6 +23,7 @@ struct sim_http_spec {
     const char *name; /* for log lines: "api", "admin" */
     const struct sim_listen *listen;
     enum sim_http_threads threads;
+    unsigned pool_size; /* SIM_HTTP_POOL: threads, at least 1 */
     unsigned connection_limit;
     MHD_AccessHandlerCallback handler;
     void *handler_ctx;
@@ -44,6 +46,15 @@ unsigned sim_http_port(struct MHD_Daemon *daemon);
  */
 enum MHD_Result sim_http_reply(struct MHD_Connection *conn, unsigned status,
                                const char *body);
+
+/*
+ * As sim_http_reply(), without a copy: takes ownership of body (from
+ * mem_alloc(); NULL: empty), also on failure. Adds a Retry-After header
+ * of retry_after_s seconds when that is 0 or more.
+ */
+enum MHD_Result sim_http_reply_owned(struct MHD_Connection *conn,
+                                     unsigned status, char *body,
+                                     long retry_after_s);
 
 /* As sim_http_reply(), with status 405 and an Allow header of allow. */
 enum MHD_Result sim_http_reply_not_allowed(struct MHD_Connection *conn,

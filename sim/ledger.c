@@ -1,14 +1,17 @@
 /*
  * The ledger: entries in the order first seen, found through an
- * open-addressing hash table of their indexes.
+ * open-addressing hash table of their indexes; deposit referenceids in a
+ * second table of the same kind.
  *
- * ledger->lock guards everything in struct sim_ledger: the entries, the
- * table, the float, the totals and the id counters. Each function takes
- * it once and never calls out while holding it.
+ * ledger->lock guards everything in struct sim_ledger but the event
+ * counters: the entries, the references, both tables, the float, the
+ * totals and the id counters. Each function takes it once and never
+ * calls out while holding it.
  */
 #include "sim/ledger.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,17 +26,28 @@
 /* Smallest table, in slots; a power of two. */
 #define SLOTS_MIN 1024
 
+/* A deposit referenceid and how many ids executed for it. */
+struct ref {
+    unsigned executed;
+    char text[]; /* NUL-terminated */
+};
+
 struct entry {
     enum sim_kind kind;
     long long amount;
     long long charge;
-    unsigned attempts; /* requests seen with this id */
-    unsigned executed; /* times executed: 0 or 1, by design */
+    unsigned sends;           /* requests that carried the id */
+    unsigned resends_refused; /* of them, answered 2400 */
+    unsigned mismatches;      /* sends unlike the first */
+    unsigned executed;        /* times executed: 0 or 1, by design */
     enum sim_status status;
     char code[8];       /* last response code given */
     char final_code[8]; /* pay: the code its settlement gives */
     long long provider_id;
     char reference[48];
+    char phone[SIM_PHONE_SIZE];
+    long latency_ms;
+    struct ref *ref;          /* deposits: its referenceid; not owned */
     char *callback_url;       /* owned; NULL when none */
     unsigned callbacks_sent;  /* delivery attempts made */
     unsigned callbacks_acked; /* attempts answered 200 */
@@ -41,84 +55,118 @@ struct entry {
     char id[];                /* NUL-terminated */
 };
 
-/* Registered transactions by kind and status; unregistered ones apart. */
-struct totals {
-    long long count[2][4];
-    long long amount[2][4];
-    long long deposit_charges; /* charges of successful deposits */
+/*
+ * A hash table of indexes into an array of keyed items: slot values are
+ * index + 1, 0 is empty; slot_count is a power of two over twice the
+ * items.
+ */
+struct table {
+    uint32_t *slots;
+    size_t slot_count;
 };
+
+/* Where a table's keys come from: item i's key is key_of(items, i). */
+typedef const char *(*key_fn)(void *const *items, uint32_t i);
 
 struct sim_ledger {
     pthread_mutex_t lock;
     struct entry **entries; /* in the order first seen */
     long count;
     long cap;
-    uint32_t *slots;   /* entry index + 1; 0 is empty */
-    size_t slot_count; /* a power of two, over twice count */
+    struct table ids;  /* over entries */
+    struct ref **refs; /* deposit referenceids, in the order first seen */
+    long ref_count;
+    long ref_cap;
+    struct table ref_table; /* over refs */
     long max_entries;
+    unsigned long generation; /* bumped by every reset */
     long long opening_float;
     long long balance; /* the float now */
     long long next_provider_id;
     long long next_deposit_ref;
-    struct totals totals;
+    struct sim_ledger_totals totals; /* but float and the events */
+    atomic_llong events[SIM_EVENT_COUNT];
 };
 
-static uint64_t hash_id(const char *id)
+static uint64_t hash_key(const char *key)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
 
-    for (; *id != '\0'; id++) {
-        h ^= (unsigned char)*id;
+    for (; *key != '\0'; key++) {
+        h ^= (unsigned char)*key;
         h *= 0x100000001b3ULL;
     }
     return h;
 }
 
-/* The slot holding id, or the empty slot where it would go. */
-static size_t find_slot(const struct sim_ledger *l, const char *id)
+/* The slot holding key, or the empty slot where it would go. */
+static size_t table_slot(const struct table *t, void *const *items,
+                         key_fn key_of, const char *key)
 {
-    size_t mask = l->slot_count - 1;
-    size_t i = (size_t)hash_id(id) & mask;
+    size_t mask = t->slot_count - 1;
+    size_t i = (size_t)hash_key(key) & mask;
 
-    while (l->slots[i] != 0 && strcmp(l->entries[l->slots[i] - 1]->id, id) != 0)
+    while (t->slots[i] != 0 && strcmp(key_of(items, t->slots[i] - 1), key) != 0)
         i = (i + 1) & mask;
     return i;
 }
 
-static struct entry *find(const struct sim_ledger *l, const char *id)
+static bool table_init(struct table *t)
 {
-    size_t i = find_slot(l, id);
-
-    return l->slots[i] != 0 ? l->entries[l->slots[i] - 1] : NULL;
+    t->slots = mem_calloc(SLOTS_MIN, sizeof(*t->slots));
+    t->slot_count = SLOTS_MIN;
+    return t->slots != NULL;
 }
 
-/* Doubles the table and places every entry again. */
-static bool grow_slots(struct sim_ledger *l)
+/* Makes room for count + 1 items: doubles and places every item again. */
+static bool table_reserve(struct table *t, void *const *items, key_fn key_of,
+                          long count)
 {
-    size_t count = l->slot_count * 2;
-    uint32_t *slots = mem_calloc(count, sizeof(*slots));
+    size_t slot_count = t->slot_count * 2;
+    uint32_t *slots;
     long i;
 
+    if ((size_t)(count + 1) * 2 <= t->slot_count)
+        return true;
+    slots = mem_calloc(slot_count, sizeof(*slots));
     if (slots == NULL)
         return false;
-    mem_free(l->slots);
-    l->slots = slots;
-    l->slot_count = count;
-    for (i = 0; i < l->count; i++)
-        l->slots[find_slot(l, l->entries[i]->id)] = (uint32_t)(i + 1);
+    mem_free(t->slots);
+    t->slots = slots;
+    t->slot_count = slot_count;
+    for (i = 0; i < count; i++)
+        t->slots[table_slot(t, items, key_of, key_of(items, (uint32_t)i))] =
+            (uint32_t)(i + 1);
     return true;
 }
 
-static bool grow_entries(struct sim_ledger *l)
+static const char *entry_key(void *const *items, uint32_t i)
 {
-    long cap = l->cap > 0 ? l->cap * 2 : 1024;
-    struct entry **entries;
+    return ((struct entry *const *)items)[i]->id;
+}
 
-    entries = mem_realloc(l->entries, (size_t)cap * sizeof(*entries));
-    if (entries == NULL)
+static const char *ref_key(void *const *items, uint32_t i)
+{
+    return ((struct ref *const *)items)[i]->text;
+}
+
+static struct entry *find(const struct sim_ledger *l, const char *id)
+{
+    size_t i = table_slot(&l->ids, (void *const *)l->entries, entry_key, id);
+
+    return l->ids.slots[i] != 0 ? l->entries[l->ids.slots[i] - 1] : NULL;
+}
+
+/* Doubles an array of pointers; false when out of memory. */
+static bool grow_array(void ***items, long *cap)
+{
+    long more = *cap > 0 ? *cap * 2 : 1024;
+    void **grown = mem_realloc(*items, (size_t)more * sizeof(**items));
+
+    if (grown == NULL)
         return false;
-    l->entries = entries;
-    l->cap = cap;
+    *items = grown;
+    *cap = more;
     return true;
 }
 
@@ -128,9 +176,9 @@ static struct entry *add_entry(struct sim_ledger *l, const char *id)
     size_t n = strlen(id);
     struct entry *e;
 
-    if ((size_t)(l->count + 1) * 2 > l->slot_count && !grow_slots(l))
+    if (!table_reserve(&l->ids, (void *const *)l->entries, entry_key, l->count))
         return NULL;
-    if (l->count == l->cap && !grow_entries(l))
+    if (l->count == l->cap && !grow_array((void ***)&l->entries, &l->cap))
         return NULL;
     e = mem_calloc(1, sizeof(*e) + n + 1);
     if (e == NULL)
@@ -138,29 +186,61 @@ static struct entry *add_entry(struct sim_ledger *l, const char *id)
     memcpy(e->id, id, n + 1);
     e->status = SIM_STATUS_UNREGISTERED;
     l->entries[l->count] = e;
-    l->slots[find_slot(l, id)] = (uint32_t)(l->count + 1);
+    l->ids
+        .slots[table_slot(&l->ids, (void *const *)l->entries, entry_key, id)] =
+        (uint32_t)(l->count + 1);
     l->count++;
+    l->totals.transactions++;
     return e;
+}
+
+/* The record of referenceid text, added when new; NULL out of memory. */
+static struct ref *find_ref(struct sim_ledger *l, const char *text)
+{
+    size_t n = strlen(text);
+    size_t i;
+    struct ref *r;
+
+    if (!table_reserve(&l->ref_table, (void *const *)l->refs, ref_key,
+                       l->ref_count))
+        return NULL;
+    i = table_slot(&l->ref_table, (void *const *)l->refs, ref_key, text);
+    if (l->ref_table.slots[i] != 0)
+        return l->refs[l->ref_table.slots[i] - 1];
+    if (l->ref_count == l->ref_cap &&
+        !grow_array((void ***)&l->refs, &l->ref_cap))
+        return NULL;
+    r = mem_calloc(1, sizeof(*r) + n + 1);
+    if (r == NULL)
+        return NULL;
+    memcpy(r->text, text, n + 1);
+    l->refs[l->ref_count] = r;
+    l->ref_table.slots[i] = (uint32_t)(l->ref_count + 1);
+    l->ref_count++;
+    return r;
 }
 
 struct sim_ledger *sim_ledger_create(long long opening_float, long max_entries)
 {
     struct sim_ledger *l = mem_calloc(1, sizeof(*l));
+    int i;
 
     if (l == NULL)
         return NULL;
-    l->slots = mem_calloc(SLOTS_MIN, sizeof(*l->slots));
-    if (l->slots == NULL) {
+    if (!table_init(&l->ids) || !table_init(&l->ref_table)) {
+        mem_free(l->ids.slots);
+        mem_free(l->ref_table.slots);
         mem_free(l);
         return NULL;
     }
     pthread_mutex_init(&l->lock, NULL);
-    l->slot_count = SLOTS_MIN;
     l->max_entries = max_entries;
     l->opening_float = opening_float;
     l->balance = opening_float;
     l->next_provider_id = PROVIDER_ID_FIRST;
     l->next_deposit_ref = 1;
+    for (i = 0; i < SIM_EVENT_COUNT; i++)
+        atomic_init(&l->events[i], 0);
     return l;
 }
 
@@ -172,7 +252,11 @@ static void free_entries(struct sim_ledger *l)
         mem_free(e->callback_url);
         mem_free(e);
     }
-    memset(l->slots, 0, l->slot_count * sizeof(*l->slots));
+    while (l->ref_count > 0)
+        mem_free(l->refs[--l->ref_count]);
+    memset(l->ids.slots, 0, l->ids.slot_count * sizeof(*l->ids.slots));
+    memset(l->ref_table.slots, 0,
+           l->ref_table.slot_count * sizeof(*l->ref_table.slots));
 }
 
 void sim_ledger_destroy(struct sim_ledger *ledger)
@@ -181,7 +265,9 @@ void sim_ledger_destroy(struct sim_ledger *ledger)
         return;
     free_entries(ledger);
     mem_free(ledger->entries);
-    mem_free(ledger->slots);
+    mem_free(ledger->refs);
+    mem_free(ledger->ids.slots);
+    mem_free(ledger->ref_table.slots);
     pthread_mutex_destroy(&ledger->lock);
     mem_free(ledger);
 }
@@ -190,15 +276,15 @@ void sim_ledger_destroy(struct sim_ledger *ledger)
 static void set_status(struct sim_ledger *l, struct entry *e,
                        enum sim_status status)
 {
-    struct totals *t = &l->totals;
+    struct sim_kind_totals *t = &l->totals.kind[e->kind];
 
     if (e->status != SIM_STATUS_UNREGISTERED) {
-        t->count[e->kind][e->status]--;
-        t->amount[e->kind][e->status] -= e->amount;
+        t->count[e->status]--;
+        t->amount[e->status] -= e->amount;
     }
     e->status = status;
-    t->count[e->kind][status]++;
-    t->amount[e->kind][status] += e->amount;
+    t->count[status]++;
+    t->amount[status] += e->amount;
 }
 
 static void copy_out(const struct entry *e, struct sim_txn *out)
@@ -206,6 +292,12 @@ static void copy_out(const struct entry *e, struct sim_txn *out)
     memset(out, 0, sizeof(*out));
     snprintf(out->id, sizeof(out->id), "%s", e->id);
     out->kind = e->kind;
+    snprintf(out->phone, sizeof(out->phone), "%s", e->phone);
+    if (e->ref != NULL) {
+        snprintf(out->referenceid, sizeof(out->referenceid), "%s",
+                 e->ref->text);
+        out->reference_executions = e->ref->executed;
+    }
     out->amount = e->amount;
     out->charge = e->charge;
     out->status = e->status;
@@ -213,32 +305,90 @@ static void copy_out(const struct entry *e, struct sim_txn *out)
     out->provider_id = e->provider_id;
     snprintf(out->reference, sizeof(out->reference), "%s", e->reference);
     out->lose_callback = e->callback_lost;
-    if (e->callback_url != NULL)
-        snprintf(out->callback_url, sizeof(out->callback_url), "%s",
-                 e->callback_url);
+    out->sends = e->sends;
+    out->resends_refused = e->resends_refused;
+    out->mismatches = e->mismatches;
+    out->executed = e->executed;
+    out->latency_ms = e->latency_ms;
+    out->callbacks_sent = e->callbacks_sent;
+    out->callbacks_acked = e->callbacks_acked;
+}
+
+static bool same_text(const char *kept, const char *sent)
+{
+    return strcmp(kept, sent != NULL ? sent : "") == 0;
+}
+
+/* Does req ask for the payment e keeps? Caller holds the lock. */
+static bool same_payment(const struct entry *e,
+                         const struct sim_ledger_req *req)
+{
+    const char *ref = e->ref != NULL ? e->ref->text : "";
+
+    return e->kind == req->kind && e->amount == req->amount &&
+           e->charge == req->charge && same_text(e->phone, req->phone) &&
+           same_text(ref, req->referenceid);
+}
+
+/*
+ * Keeps req's payment in e, as its kind, amount, phone and referenceid.
+ * Caller holds the lock. False when out of memory.
+ */
+static bool keep_payment(struct sim_ledger *l, struct entry *e,
+                         const struct sim_ledger_req *req)
+{
+    e->kind = req->kind;
+    e->amount = req->amount;
+    e->charge = req->charge;
+    snprintf(e->phone, sizeof(e->phone), "%s",
+             req->phone != NULL ? req->phone : "");
+    e->ref = NULL;
+    if (req->referenceid != NULL)
+        e->ref = find_ref(l, req->referenceid);
+    return req->referenceid == NULL || e->ref != NULL;
+}
+
+/* Finds or adds req's entry for a send; caller holds the lock. */
+static enum sim_ledger_result entry_for_send(struct sim_ledger *l,
+                                             const struct sim_ledger_req *req,
+                                             struct entry **found)
+{
+    struct entry *e = find(l, req->id);
+
+    *found = e;
+    if (e != NULL)
+        return SIM_LEDGER_OK;
+    if (l->count >= l->max_entries)
+        return SIM_LEDGER_FULL;
+    e = add_entry(l, req->id);
+    if (e == NULL || !keep_payment(l, e, req))
+        return SIM_LEDGER_NOMEM;
+    *found = e;
+    return SIM_LEDGER_OK;
 }
 
 enum sim_ledger_result sim_ledger_attempt(struct sim_ledger *ledger,
-                                          const char *id, unsigned *attempt)
+                                          const struct sim_ledger_req *req,
+                                          unsigned *attempt)
 {
-    enum sim_ledger_result result = SIM_LEDGER_OK;
+    enum sim_ledger_result result;
     struct entry *e;
 
     pthread_mutex_lock(&ledger->lock);
-    e = find(ledger, id);
-    if (e == NULL && ledger->count >= ledger->max_entries) {
-        result = SIM_LEDGER_FULL;
+    result = entry_for_send(ledger, req, &e);
+    if (result != SIM_LEDGER_OK)
         goto out;
+    if (e->sends > 0 && !same_payment(e, req)) {
+        e->mismatches++;
+        ledger->totals.mismatches++;
     }
-    if (e == NULL)
-        e = add_entry(ledger, id);
-    if (e == NULL) {
-        result = SIM_LEDGER_NOMEM;
-        goto out;
-    }
-    if (e->status != SIM_STATUS_UNREGISTERED)
+    if (e->status != SIM_STATUS_UNREGISTERED) {
         result = SIM_LEDGER_DUPLICATE;
-    *attempt = e->attempts++;
+        e->resends_refused++;
+        ledger->totals.resends_refused++;
+    }
+    *attempt = e->sends++;
+    ledger->totals.sends++;
 out:
     pthread_mutex_unlock(&ledger->lock);
     return result;
@@ -256,10 +406,10 @@ static bool register_entry(struct sim_ledger *l, struct entry *e,
         if (e->callback_url == NULL)
             return false;
     }
-    e->kind = req->kind;
-    e->amount = req->amount;
-    e->charge = req->charge;
+    if (!keep_payment(l, e, req))
+        return false;
     e->callback_lost = req->lose_callback;
+    e->latency_ms = req->latency_ms;
     e->provider_id = l->next_provider_id++;
     return true;
 }
@@ -322,6 +472,24 @@ static void deposit_reference(struct sim_ledger *l, struct entry *e)
              l->next_deposit_ref++);
 }
 
+/* Counts one execution of e, and of its referenceid; caller locks. */
+static void count_execution(struct sim_ledger *l, struct entry *e)
+{
+    struct sim_ledger_totals *t = &l->totals;
+
+    e->executed++;
+    t->executed++;
+    if (e->executed == 2)
+        t->ids_executed_twice++;
+    if (e->ref == NULL)
+        return;
+    e->ref->executed++;
+    if (e->ref->executed == 1)
+        t->references_executed++;
+    else if (e->ref->executed == 2)
+        t->references_executed_twice++;
+}
+
 static enum sim_ledger_result execute_deposit(struct sim_ledger *l,
                                               struct entry *e)
 {
@@ -332,7 +500,7 @@ static enum sim_ledger_result execute_deposit(struct sim_ledger *l,
     }
     l->balance -= e->amount + e->charge;
     l->totals.deposit_charges += e->charge;
-    e->executed++;
+    count_execution(l, e);
     deposit_reference(l, e);
     snprintf(e->code, sizeof(e->code), "%s", SIM_CODE_SUCCESS);
     set_status(l, e, SIM_STATUS_SUCCESS);
@@ -342,7 +510,7 @@ static enum sim_ledger_result execute_deposit(struct sim_ledger *l,
 static void execute_pay(struct sim_ledger *l, struct entry *e,
                         const char *final_code)
 {
-    e->executed++;
+    count_execution(l, e);
     pay_reference(e);
     snprintf(e->code, sizeof(e->code), "%s", SIM_CODE_PENDING);
     snprintf(e->final_code, sizeof(e->final_code), "%s", final_code);
@@ -405,32 +573,86 @@ void sim_ledger_note_callback(struct sim_ledger *ledger, const char *id,
     e = find(ledger, id);
     if (e != NULL) {
         e->callbacks_sent++;
-        if (acked)
+        ledger->totals.callbacks_sent++;
+        if (acked) {
             e->callbacks_acked++;
+            ledger->totals.callbacks_acked++;
+        }
     }
     pthread_mutex_unlock(&ledger->lock);
+}
+
+void sim_ledger_note_event(struct sim_ledger *ledger, enum sim_event event)
+{
+    atomic_fetch_add_explicit(&ledger->events[event], 1, memory_order_relaxed);
 }
 
 void sim_ledger_balance(struct sim_ledger *ledger, long long *net,
                         long long *credits, long long *debits)
 {
-    const struct totals *t = &ledger->totals;
+    const struct sim_ledger_totals *t = &ledger->totals;
 
     pthread_mutex_lock(&ledger->lock);
-    *credits =
-        ledger->opening_float + t->amount[SIM_KIND_PAY][SIM_STATUS_SUCCESS];
-    *debits =
-        t->amount[SIM_KIND_DEPOSIT][SIM_STATUS_SUCCESS] + t->deposit_charges;
+    *credits = ledger->opening_float +
+               t->kind[SIM_KIND_PAY].amount[SIM_STATUS_SUCCESS];
+    *debits = t->kind[SIM_KIND_DEPOSIT].amount[SIM_STATUS_SUCCESS] +
+              t->deposit_charges;
     *net = ledger->balance;
     pthread_mutex_unlock(&ledger->lock);
 }
 
+void sim_ledger_totals(struct sim_ledger *ledger, struct sim_ledger_totals *out)
+{
+    int i;
+
+    pthread_mutex_lock(&ledger->lock);
+    *out = ledger->totals;
+    out->generation = ledger->generation;
+    out->float_now = ledger->balance;
+    out->opening_float = ledger->opening_float;
+    pthread_mutex_unlock(&ledger->lock);
+    for (i = 0; i < SIM_EVENT_COUNT; i++)
+        out->events[i] =
+            atomic_load_explicit(&ledger->events[i], memory_order_relaxed);
+}
+
+size_t sim_ledger_copy(struct sim_ledger *ledger, long from, size_t n,
+                       struct sim_txn *out, unsigned long *generation)
+{
+    size_t copied = 0;
+
+    pthread_mutex_lock(&ledger->lock);
+    *generation = ledger->generation;
+    for (; from >= 0 && from < ledger->count && copied < n; from++)
+        copy_out(ledger->entries[from], &out[copied++]);
+    pthread_mutex_unlock(&ledger->lock);
+    return copied;
+}
+
+bool sim_ledger_find(struct sim_ledger *ledger, const char *id,
+                     struct sim_txn *out)
+{
+    struct entry *e;
+
+    pthread_mutex_lock(&ledger->lock);
+    e = find(ledger, id);
+    if (e != NULL)
+        copy_out(e, out);
+    pthread_mutex_unlock(&ledger->lock);
+    return e != NULL;
+}
+
 void sim_ledger_reset(struct sim_ledger *ledger)
 {
+    int i;
+
     pthread_mutex_lock(&ledger->lock);
     free_entries(ledger);
     memset(&ledger->totals, 0, sizeof(ledger->totals));
     ledger->balance = ledger->opening_float;
+    ledger->generation++;
+    for (i = 0; i < SIM_EVENT_COUNT; i++)
+        atomic_store(&ledger->events[i], 0);
     pthread_mutex_unlock(&ledger->lock);
 }
 
@@ -448,111 +670,26 @@ const char *sim_ledger_status_name(enum sim_status status)
     }
 }
 
-static const char *kind_name(enum sim_kind kind)
+const char *sim_ledger_kind_name(enum sim_kind kind)
 {
     return kind == SIM_KIND_DEPOSIT ? "deposit" : "pay";
 }
 
-/* Sets obj[key] to an integer; failures only shorten the listing. */
-static void put_int(json_t *obj, const char *key, long long value)
+const char *sim_ledger_event_name(enum sim_event event)
 {
-    json_object_set_new(obj, key, json_integer((json_int_t)value));
-}
+    static const char *const names[SIM_EVENT_COUNT] = {
+        [SIM_EVENT_DECLINED] = "declined",
+        [SIM_EVENT_HTTP500] = "http500",
+        [SIM_EVENT_DROPPED] = "dropped",
+        [SIM_EVENT_SLOW] = "slow",
+        [SIM_EVENT_HTTP429] = "http429",
+        [SIM_EVENT_HTTP503] = "http503",
+        [SIM_EVENT_NO_FUNDS] = "no_funds",
+        [SIM_EVENT_LATE_FAILURE] = "late_failure",
+        [SIM_EVENT_LOST_CALLBACK] = "lost_callback",
+        [SIM_EVENT_DUPLICATE_CALLBACK] = "duplicate_callback",
+        [SIM_EVENT_EARLY_CALLBACK] = "early_callback",
+    };
 
-static void put_str(json_t *obj, const char *key, const char *value)
-{
-    json_object_set_new(obj, key,
-                        value != NULL ? json_string(value) : json_null());
-}
-
-static json_t *entry_json(const struct entry *e)
-{
-    bool registered = e->status != SIM_STATUS_UNREGISTERED;
-    json_t *obj = json_object();
-    char provider[24] = "";
-
-    if (obj == NULL)
-        return NULL;
-    if (registered)
-        snprintf(provider, sizeof(provider), "%lld", e->provider_id);
-    put_str(obj, "id", e->id);
-    put_str(obj, "kind", registered ? kind_name(e->kind) : NULL);
-    put_int(obj, "amount", e->amount);
-    put_int(obj, "withdrawcharge", e->charge);
-    put_int(obj, "attempts", e->attempts);
-    put_int(obj, "executed", e->executed);
-    put_str(obj, "status", sim_ledger_status_name(e->status));
-    put_str(obj, "responsecode", e->code);
-    put_str(obj, "provider_id", provider);
-    put_str(obj, "referenceno", e->reference);
-    put_int(obj, "callbacks_sent", e->callbacks_sent);
-    put_int(obj, "callbacks_acked", e->callbacks_acked);
-    json_object_set_new(obj, "callback_lost", json_boolean(e->callback_lost));
-    return obj;
-}
-
-static json_t *kind_totals_json(const struct totals *t, enum sim_kind k)
-{
-    json_t *obj = json_object();
-
-    if (obj == NULL)
-        return NULL;
-    put_int(obj, "succeeded", t->count[k][SIM_STATUS_SUCCESS]);
-    put_int(obj, "succeeded_amount", t->amount[k][SIM_STATUS_SUCCESS]);
-    put_int(obj, "pending", t->count[k][SIM_STATUS_PENDING]);
-    put_int(obj, "failed", t->count[k][SIM_STATUS_FAILED]);
-    if (k == SIM_KIND_DEPOSIT)
-        put_int(obj, "charges", t->deposit_charges);
-    return obj;
-}
-
-/* Totals and float; caller holds the lock. */
-static json_t *totals_json(const struct sim_ledger *l)
-{
-    json_t *obj = json_object();
-
-    if (obj == NULL)
-        return NULL;
-    put_int(obj, "float", l->balance);
-    put_int(obj, "opening_float", l->opening_float);
-    put_int(obj, "transactions", l->count);
-    json_object_set_new(obj, "pay", kind_totals_json(&l->totals, SIM_KIND_PAY));
-    json_object_set_new(obj, "deposit",
-                        kind_totals_json(&l->totals, SIM_KIND_DEPOSIT));
-    return obj;
-}
-
-/* Appends the listed entries to list; returns true if some were left. */
-static bool list_entries(const struct sim_ledger *l, const char *id, long limit,
-                         json_t *list)
-{
-    long i;
-
-    if (id != NULL) {
-        const struct entry *e = find(l, id);
-
-        if (e != NULL)
-            json_array_append_new(list, entry_json(e));
-        return false;
-    }
-    for (i = 0; i < l->count && i < limit; i++)
-        json_array_append_new(list, entry_json(l->entries[i]));
-    return l->count > limit;
-}
-
-json_t *sim_ledger_to_json(struct sim_ledger *ledger, const char *id,
-                           long limit)
-{
-    json_t *root = NULL;
-    json_t *list = json_array();
-    bool truncated;
-
-    if (list == NULL)
-        return NULL;
-    pthread_mutex_lock(&ledger->lock);
-    truncated = list_entries(ledger, id, limit, list);
-    root = json_pack("{s:o, s:b, s:o}", "totals", totals_json(ledger),
-                     "truncated", truncated, "transactions", list);
-    pthread_mutex_unlock(&ledger->lock);
-    return root;
+    return (unsigned)event < SIM_EVENT_COUNT ? names[event] : "?";
 }

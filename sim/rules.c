@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/utf8.h"
 #include "sim/codes.h"
 
 /* Beyond this many digits a long long could overflow. */
@@ -126,5 +127,23 @@ bool sim_rules_valid_id(const char *id)
     for (; *id != '\0'; id++)
         if ((unsigned char)*id < ' ' || (unsigned char)*id >= 0x7f)
             return false;
+    return true;
+}
+
+bool sim_rules_valid_reference(const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t n = strlen(text);
+
+    if (n == 0 || n > SIM_ID_MAX)
+        return false;
+    while (n > 0) {
+        size_t len = utf8_sequence_len(p, n);
+
+        if (len == 0 || *p < ' ' || *p == 0x7f)
+            return false;
+        p += len;
+        n -= len;
+    }
     return true;
 }

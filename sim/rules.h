@@ -50,4 +50,11 @@ bool sim_rules_valid_url(const char *url);
 /* True for a transaction id of 1 to SIM_ID_MAX printable ASCII bytes. */
 bool sim_rules_valid_id(const char *id);
 
+/*
+ * True for a deposit referenceid of 1 to SIM_ID_MAX bytes of UTF-8
+ * without control characters (a school's own reference may hold
+ * accented letters).
+ */
+bool sim_rules_valid_reference(const char *text);
+
 #endif

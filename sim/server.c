@@ -152,8 +152,12 @@ static enum MHD_Result finish(struct sim_server *server,
     sim_api_handle(server->api, ex->endpoint, &params, &answer);
     sim_params_cleanup(&params);
     /* MHD_NO without a queued answer: libmicrohttpd closes the socket. */
-    result =
-        answer.drop ? MHD_NO : sim_http_reply(conn, answer.status, answer.body);
+    result = MHD_NO;
+    if (!answer.drop) {
+        result = sim_http_reply_owned(conn, answer.status, answer.body,
+                                      answer.retry_after_s);
+        answer.body = NULL; /* handed over */
+    }
     sim_answer_cleanup(&answer);
     return result;
 }
@@ -193,6 +197,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
 }
 
+/*
+ * --server-threads, or by default: a pool of SIM_SERVER_POOL_THREADS
+ * threads polling many connections each when no request ever sleeps
+ * (the fast path of benchmarks), else a thread per connection, so that
+ * a sleeping request holds up no other.
+ */
+static void pick_threads(const struct sim_config *cfg,
+                         struct sim_http_spec *spec)
+{
+    int n = cfg->server_threads;
+
+    if (n < 0)
+        n = sim_config_requests_block(cfg) ? 0 : SIM_SERVER_POOL_THREADS;
+    spec->threads = n > 0 ? SIM_HTTP_POOL : SIM_HTTP_PER_CONNECTION;
+    spec->pool_size = (unsigned)n;
+}
+
 enum payq_err sim_server_start(const struct sim_config *cfg,
                                struct sim_api *api, struct sim_server **out)
 {
@@ -200,7 +221,6 @@ enum payq_err sim_server_start(const struct sim_config *cfg,
     struct sim_http_spec spec = {
         .name = "api",
         .listen = &cfg->listen,
-        .threads = SIM_HTTP_PER_CONNECTION,
         .connection_limit = SIM_SERVER_CONNECTIONS_MAX,
         .handler = on_request,
         .handler_ctx = server,
@@ -208,6 +228,7 @@ enum payq_err sim_server_start(const struct sim_config *cfg,
     };
 
     *out = NULL;
+    pick_threads(cfg, &spec);
     if (server == NULL)
         return PAYQ_ERR_NOMEM;
     server->api = api;

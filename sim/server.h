@@ -1,9 +1,12 @@
 /*
  * The provider's HTTP port: POST /pay_v2, /deposit, /balance and their
- * /test/ twins, on libmicrohttpd with one thread per connection (a
- * request may sleep for --latency-ms or --slow-ms without holding up
- * others). Bodies are capped at SIM_SERVER_BODY_MAX (413 beyond); an
- * unknown path answers 404, another method 405, an unreadable body 400.
+ * /test/ twins, on libmicrohttpd. When a request may sleep (--latency-ms,
+ * --slow-ms, early callbacks) each connection has its own thread, so
+ * that a sleeping request holds up no other; when none may, a small pool
+ * of threads polls them all with epoll, which costs far less per
+ * request (--server-threads overrides the choice). Bodies are capped at
+ * SIM_SERVER_BODY_MAX (413 beyond); an unknown path answers 404, another method
+ * 405, an unreadable body 400.
  *
  * A request planned to be dropped after executing makes the handler
  * return MHD_NO, which closes the connection without any answer.
@@ -20,6 +23,9 @@
 
 /* Most connections served at once. */
 #define SIM_SERVER_CONNECTIONS_MAX 1024
+
+/* Threads of the polling pool, when nothing sleeps: one per core here. */
+#define SIM_SERVER_POOL_THREADS 2
 
 struct sim_server;
 

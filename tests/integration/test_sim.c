@@ -7,6 +7,8 @@
  * Callbacks go to a small libmicrohttpd server inside this process (the
  * receiver), which can answer 500 to the first N of them.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -35,6 +40,9 @@
 
 /* Callbacks the receiver keeps. */
 #define RX_MAX 128
+
+/* A referenceid one byte longer than the simulator accepts. */
+#define SIM_TEST_LONG_REF 65
 
 static long long now_ms(void)
 {
@@ -61,6 +69,7 @@ static struct receiver {
     int fail_first;       /* answer 500 to this many callbacks */
     int count;
     char bodies[RX_MAX][1024];
+    long long at_ms[RX_MAX]; /* when each came, by now_ms() */
 } rx = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static enum MHD_Result rx_reply(struct MHD_Connection *conn, unsigned status)
@@ -97,9 +106,11 @@ static enum MHD_Result rx_handler(void *cls, struct MHD_Connection *conn,
     }
     pthread_mutex_lock(&rx.lock);
     status = rx.count < rx.fail_first ? 500 : 200;
-    if (rx.count < RX_MAX)
+    if (rx.count < RX_MAX) {
         snprintf(rx.bodies[rx.count], sizeof(rx.bodies[0]), "%s",
                  buf_str(body));
+        rx.at_ms[rx.count] = now_ms();
+    }
     rx.count++;
     pthread_cond_broadcast(&rx.cond);
     pthread_mutex_unlock(&rx.lock);
@@ -177,6 +188,7 @@ struct reply {
     long status;
     struct buf body;
     long long elapsed_ms;
+    char retry_after[32]; /* the Retry-After header; "" when none */
 };
 
 struct field {
@@ -195,6 +207,27 @@ static struct testsim sim;
 static size_t collect(char *data, size_t size, size_t n, void *ctx)
 {
     return buf_append(ctx, data, size * n) == PAYQ_OK ? size * n : 0;
+}
+
+/* Keeps the Retry-After header's value, without its line end. */
+static size_t on_header(char *data, size_t size, size_t n, void *ctx)
+{
+    static const char name[] = "retry-after:";
+    struct reply *r = ctx;
+    size_t len = size * n;
+    size_t skip = sizeof(name) - 1;
+    size_t end;
+
+    if (len > skip && strncasecmp(data, name, skip) == 0) {
+        while (skip < len && data[skip] == ' ')
+            skip++;
+        for (end = skip; end < len && data[end] != '\r' && data[end] != '\n';
+             end++)
+            ;
+        snprintf(r->retry_after, sizeof(r->retry_after), "%.*s",
+                 (int)(end - skip), data + skip);
+    }
+    return len;
 }
 
 static void http(const char *method, unsigned port, const char *path,
@@ -225,6 +258,9 @@ static void http(const char *method, unsigned port, const char *path,
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r->body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, r);
+    r->retry_after[0] = '\0';
     r->status = 0;
     r->rc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
@@ -517,6 +553,17 @@ static void expect_ledger(const char *id, int executed, const char *status)
     json_decref(txn);
 }
 
+/* Checks how many requests carried id, and how many got 2400. */
+static void expect_sends(const char *id, int sends, int refused)
+{
+    json_t *txn = ledger_txn(id);
+
+    assert_int_equal(jint(txn, "sends"), sends);
+    assert_int_equal(jint(txn, "attempts"), sends);
+    assert_int_equal(jint(txn, "resends_refused"), refused);
+    json_decref(txn);
+}
+
 static void expect_executed(const char *id, int executed)
 {
     json_t *txn = ledger_txn(id);
@@ -580,9 +627,12 @@ static void sim_help_lists_every_flag(void **state)
 {
     static const char flags[] =
         "--listen --admin-listen --username --password --key"
-        " --max-transactions --shutdown-grace-ms --log-level --min-amount"
-        " --max-amount --float --seed --latency-ms --decline --http500"
-        " --drop-after-execute --slow --slow-ms --duplicate-callbacks"
+        " --max-transactions --server-threads --shutdown-grace-ms --log-level"
+        " --min-amount"
+        " --max-amount --float --seed --latency-ms --latency-dist --decline"
+        " --http500"
+        " --drop-after-execute --slow --slow-ms --http429 --http503"
+        " --retry-after --duplicate-callbacks"
         " --early-callbacks --reorder-callbacks --reorder-window-ms"
         " --lose-callbacks --late-failure --callback-delay-ms"
         " --callback-retries --callback-backoff-ms --callback-timeout-ms"
@@ -618,10 +668,19 @@ static void sim_usage_errors_exit_64_or_78(void **state)
         { "--decline", "9999=1", NULL, NULL, EXIT_USAGE },
         { "--decline", "2400=1", NULL, NULL, EXIT_USAGE },
         { "--latency-ms", "300-100", NULL, NULL, EXIT_USAGE },
+        { "--latency-dist", "normal", NULL, NULL, EXIT_USAGE },
+        { "--server-threads", "65", NULL, NULL, EXIT_USAGE },
         { "--listen", "localhost:80", NULL, NULL, EXIT_USAGE },
         { "--frobnicate", NULL, NULL, NULL, EXIT_USAGE },
         { "--http500", "60", "--slow", "50", EXIT_CONFIG },
+        { "--http429", "60", "--http503", "50", EXIT_CONFIG },
+        { "--http503", "x", NULL, NULL, EXIT_USAGE },
+        { "--retry-after", "-1", NULL, NULL, EXIT_USAGE },
+        { "--retry-after", "86401", NULL, NULL, EXIT_USAGE },
         { "--min-amount", "500", "--max-amount", "400", EXIT_CONFIG },
+        { "--admin-listen", "0.0.0.0:0", NULL, NULL, EXIT_CONFIG },
+        { "--admin-listen", "[::]:0", NULL, NULL, EXIT_CONFIG },
+        { "--admin-listen", "192.168.1.10:0", NULL, NULL, EXIT_CONFIG },
     };
     static const char *const no_credentials[] = { "PAYQ_SIM_USERNAME",
                                                   "PAYQ_SIM_PASSWORD",
@@ -718,10 +777,28 @@ static void sim_deposit_success_and_phone_forms(void **state)
     assert_int_equal(ledger_float(), 10000000 - 4 * 2600);
 }
 
+/* A balance request with one field changed, and its refusal. */
+struct balance_refusal {
+    const char *field;
+    const char *value; /* NULL: left out */
+    long status;
+    const char *message;
+};
+
+static const struct balance_refusal refusals[] = {
+    { "username", NULL, 422, "Missing parameter: username" },
+    { "password", NULL, 422, "Missing parameter: password" },
+    { "key", NULL, 422, "Missing parameter: key" },
+    { "key", "wrong-key", 401, "Invalid API key" },
+    { "password", "wrong-password", 401, "Invalid credentials" },
+    { "username", "someone-else", 401, "Invalid credentials" },
+};
+
 static void sim_balance_shape_and_errors(void **state)
 {
     struct reply r;
     struct form f;
+    size_t i;
 
     (void)state;
     START("--float", "50000");
@@ -742,16 +819,15 @@ static void sim_balance_shape_and_errors(void **state)
            "successfully\",\"net_balance\":37500.0,\"total_net_credits\":"
            "50000.0,\"total_net_debits\":12500.0,\"currency\":\"RWF\"}");
 
-    form_set(&f, "key", NULL);
-    post("/balance", true, &f, &r);
-    expect_error(&r, 422, "Missing parameter: key");
-    form_set(&f, "key", "wrong-key");
-    post("/balance", false, &f, &r);
-    expect_error(&r, 401, "Invalid API key");
-    form_set(&f, "key", TESTSIM_KEY);
-    form_set(&f, "password", "wrong-password");
-    post("/balance", true, &f, &r);
-    expect_error(&r, 401, "Invalid credentials");
+    /* Each refusal, as JSON and as a form. */
+    for (i = 0; i < 2 * sizeof(refusals) / sizeof(refusals[0]); i++) {
+        const struct balance_refusal *c = &refusals[i / 2];
+
+        form_credentials(&f);
+        form_set(&f, c->field, c->value);
+        post(i % 2 == 0 ? "/balance" : "/test/balance", i % 2, &f, &r);
+        expect_error(&r, c->status, c->message);
+    }
 }
 
 /* One credential case: which field changes, and the answer it earns. */
@@ -852,6 +928,54 @@ static void sim_missing_parameters(void **state)
     expect_error(&r, 400, "Invalid parameter: callbackurl");
 }
 
+/* "J" or "F": tells ids sent as JSON from those sent as forms. */
+static const char *enc_tag(bool json)
+{
+    return json ? "J" : "F";
+}
+
+/* Checks a decline of id by code in the endpoint's Failed shape. */
+static void expect_declined(struct reply *r, bool deposit, const char *id,
+                            const char *code, const char *text)
+{
+    if (deposit)
+        expect_deposit_failed(r, id, code, text);
+    else
+        expect_pay_failed(r, id, code, text);
+}
+
+/* Sends one pay or deposit of amount from phone as JSON or a form. */
+static void send_kind(bool deposit, bool json, const char *id,
+                      const char *amount, const char *phone, struct reply *r)
+{
+    struct form f;
+
+    if (deposit)
+        form_deposit(&f, id, amount, phone);
+    else
+        form_pay(&f, id, amount, phone);
+    post(deposit ? "/deposit" : "/pay_v2", json, &f, r);
+}
+
+/* Checks an accepted pay (Pending) or a successful deposit (01). */
+static void expect_done(struct reply *r, bool deposit, const char *id)
+{
+    json_t *json;
+
+    if (!deposit) {
+        expect_pending(r, id);
+        return;
+    }
+    json = json_loads(buf_str(&r->body), 0, NULL);
+    if (json == NULL || r->status != 200 ||
+        json_object_get(json, "responsecode") == NULL ||
+        strcmp(jstr(json, "responsecode"), "01") != 0)
+        fail_msg("deposit %s: %ld %s", id, r->status, buf_str(&r->body));
+    assert_string_equal(jstr(json, "transactionid"), id);
+    json_decref(json);
+    reply_cleanup(r);
+}
+
 static void sim_amount_rules(void **state)
 {
     static const struct {
@@ -871,28 +995,31 @@ static void sim_amount_rules(void **state)
     };
     char id[32];
     struct reply r;
-    struct form f;
     size_t i;
+    int variant;
 
     (void)state;
-    START_PLAIN();
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        snprintf(id, sizeof(id), "AMT-%zu", i);
-        form_pay(&f, id, cases[i].amount, "0781234567");
-        post("/pay_v2", false, &f, &r);
-        if (cases[i].code == NULL)
-            expect_pending(&r, id);
-        else if (strcmp(cases[i].code, "400") == 0)
-            expect_error(&r, 400, "Invalid parameter: amount");
-        else
-            expect_pay_failed(&r, id, cases[i].code, cases[i].text);
+    START("--float", "100000000");
+    /* Every row for pay and deposit, as JSON and as a form. */
+    for (variant = 0; variant < 4; variant++) {
+        bool deposit = variant & 1;
+        bool json = variant & 2;
+
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            snprintf(id, sizeof(id), "AMT-%s%s-%zu", deposit ? "D" : "P",
+                     enc_tag(json), i);
+            send_kind(deposit, json, id, cases[i].amount, "0781234567", &r);
+            if (cases[i].code == NULL)
+                expect_done(&r, deposit, id);
+            else if (strcmp(cases[i].code, "400") == 0)
+                expect_error(&r, 400, "Invalid parameter: amount");
+            else
+                expect_declined(&r, deposit, id, cases[i].code, cases[i].text);
+        }
     }
-    form_deposit(&f, "AMT-D", "50", "0781234567");
-    post("/deposit", true, &f, &r);
-    expect_deposit_failed(&r, "AMT-D", "2200", "Amount below minimum");
     /* A refused amount registers nothing: the same id may pay later. */
-    pay("AMT-0", "1000", &r);
-    expect_pending(&r, "AMT-0");
+    pay("AMT-PJ-0", "1000", &r);
+    expect_pending(&r, "AMT-PJ-0");
 }
 
 static void sim_phone_rules(void **state)
@@ -911,35 +1038,83 @@ static void sim_phone_rules(void **state)
         { true, "781234567", NULL },        { true, "0781234567", NULL },
         { true, "250731234567", NULL },     { true, "741234567", "1100" },
         { true, "78123456", "1200" },       { true, "581234567", "1200" },
+        { true, "+250781234567", "1200" },  { true, "0741234567", "1100" },
     };
     char id[32];
     struct reply r;
-    struct form f;
     size_t i;
+    int json;
 
     (void)state;
     START_PLAIN();
-    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *text = cases[i].code == NULL ? NULL
-                           : strcmp(cases[i].code, "1200") == 0
-                               ? "Invalid Number"
-                               : "Number not supported on this Mobile "
-                                 "money network";
+    for (json = 0; json < 2; json++) {
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            const char *text = cases[i].code == NULL ? NULL
+                               : strcmp(cases[i].code, "1200") == 0
+                                   ? "Invalid Number"
+                                   : "Number not supported on this Mobile "
+                                     "money network";
 
-        snprintf(id, sizeof(id), "PH-%zu", i);
-        if (cases[i].deposit)
-            form_deposit(&f, id, "1000", cases[i].phone);
-        else
-            form_pay(&f, id, "1000", cases[i].phone);
-        post(cases[i].deposit ? "/deposit" : "/pay_v2", i % 2, &f, &r);
-        if (cases[i].code != NULL && cases[i].deposit)
-            expect_deposit_failed(&r, id, cases[i].code, text);
-        else if (cases[i].code != NULL)
-            expect_pay_failed(&r, id, cases[i].code, text);
-        else if (!cases[i].deposit)
-            expect_pending(&r, id);
-        else
-            expect_status(&r, 200);
+            snprintf(id, sizeof(id), "PH-%s-%zu", enc_tag(json), i);
+            send_kind(cases[i].deposit, json, id, "1000", cases[i].phone, &r);
+            if (cases[i].code != NULL)
+                expect_declined(&r, cases[i].deposit, id, cases[i].code, text);
+            else
+                expect_done(&r, cases[i].deposit, id);
+        }
+    }
+}
+
+/*
+ * Every code --decline may inject, in each endpoint's Failed shape with
+ * the reference's description, for both encodings; nothing executes.
+ */
+static void sim_decline_answers(void **state)
+{
+    static const struct {
+        const char *code;
+        const char *text;         /* pay's table */
+        const char *deposit_text; /* NULL: the same */
+    } cases[] = {
+        { "0002", "Missing Username Information", NULL },
+        { "0004", "Missing Date Information", NULL },
+        { "0006", "User Does not have an intouchPay Account", NULL },
+        { "0008", "Failed to Authenticate", NULL },
+        { "2500", "Route Not Found", NULL },
+        { "2600", "Operation Not Allowed", NULL },
+        { "2700", "Failed to Complete Transaction",
+          "Failed to Complete Deposit" },
+        { "1005", "Failed Due to Insufficient Funds", NULL },
+        { "1002", "Mobile number not registered on mobile money", NULL },
+        { "1008", "General Failure", NULL },
+        { "1300", "Failed to Complete Transaction, Unknown Exception", NULL },
+    };
+    char rule[16];
+    char id[32];
+    struct reply r;
+    size_t i;
+    int variant;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(rule, sizeof(rule), "%s=100", cases[i].code);
+        START("--decline", rule);
+        for (variant = 0; variant < 4; variant++) {
+            bool deposit = variant & 1;
+            bool json = variant & 2;
+            const char *text = deposit && cases[i].deposit_text != NULL
+                                   ? cases[i].deposit_text
+                                   : cases[i].text;
+
+            snprintf(id, sizeof(id), "DCL-%s-%s%s", cases[i].code,
+                     deposit ? "D" : "P", enc_tag(json));
+            send_kind(deposit, json, id, "1000", "0781234567", &r);
+            expect_declined(&r, deposit, id, cases[i].code, text);
+            expect_ledger(id, 0, "Failed");
+        }
+        assert_int_equal(ledger_float(), 10000000);
+        testsim_stop(&sim);
+        testsim_cleanup(&sim);
     }
 }
 
@@ -962,26 +1137,13 @@ static void *race_pay(void *arg)
     return NULL;
 }
 
-static void sim_duplicate_id_never_executes_twice(void **state)
+/* Eight requests with one id at once: exactly one is executed. */
+static void race_one_id(void)
 {
     struct racer racers[8];
-    struct reply r;
-    struct form f;
     char code[8];
     int pending = 0;
     int i;
-
-    (void)state;
-    START_PLAIN();
-    pay("DUP-1", "1500", &r);
-    expect_pending(&r, "DUP-1");
-    pay("DUP-1", "2000", &r);
-    expect_pay_failed(&r, "DUP-1", "2400", "Duplicate Transaction ID");
-    /* One id space: a deposit cannot reuse a pay's id. */
-    form_deposit(&f, "DUP-1", "1500", "0781234567");
-    post("/deposit", false, &f, &r);
-    expect_deposit_failed(&r, "DUP-1", "2400", "Duplicate Transaction ID");
-    expect_ledger("DUP-1", 1, "Pending");
 
     for (i = 0; i < 8; i++)
         assert_int_equal(
@@ -995,12 +1157,214 @@ static void sim_duplicate_id_never_executes_twice(void **state)
     }
     assert_int_equal(pending, 1);
     expect_ledger("RACE-1", 1, "Pending");
+    expect_sends("RACE-1", 8, 7);
+}
+
+static void sim_duplicate_id_never_executes_twice(void **state)
+{
+    struct reply r;
+    char id[32];
+    int variant;
+
+    (void)state;
+    START("--callback-delay-ms", "600000");
+    /*
+     * Sent once as JSON or a form, resent in both encodings to both
+     * endpoints (one id space): 2400 in each endpoint's shape.
+     */
+    for (variant = 0; variant < 4; variant++) {
+        bool deposit = variant & 1;
+        bool json = variant & 2;
+        int resend;
+
+        snprintf(id, sizeof(id), "DUP-%s%s", deposit ? "D" : "P",
+                 enc_tag(json));
+        send_kind(deposit, json, id, "1500", "0781234567", &r);
+        expect_done(&r, deposit, id);
+        for (resend = 0; resend < 4; resend++) {
+            bool to_deposit = resend & 1;
+
+            send_kind(to_deposit, resend & 2, id, "2000", "0781234567", &r);
+            expect_declined(&r, to_deposit, id, "2400",
+                            "Duplicate Transaction ID");
+        }
+        expect_ledger(id, 1, deposit ? "Successfull" : "Pending");
+    }
+
+    race_one_id();
+    /* The same race with a thread per connection instead of the pool. */
+    testsim_stop(&sim);
+    testsim_cleanup(&sim);
+    START("--callback-delay-ms", "600000", "--server-threads", "0");
+    race_one_id();
+}
+
+/* The totals object of the whole ledger; the caller decrefs it. */
+static json_t *ledger_totals(void)
+{
+    json_t *all = admin_get("?limit=0");
+    json_t *totals = json_object_get(all, "totals");
+
+    json_incref(totals);
+    json_decref(all);
+    return totals;
+}
+
+/* How many times the fault name struck, from the ledger's totals. */
+static long long fault_count(const char *name)
+{
+    json_t *totals = ledger_totals();
+    long long n = jint(json_object_get(totals, "faults"), name);
+
+    json_decref(totals);
+    return n;
+}
+
+/*
+ * The ledger keeps what each id asked for and counts every send, with
+ * refused resends and resends unlike the first apart, and counts the ids
+ * executed per deposit referenceid: one payout paid under two ids shows.
+ */
+static void sim_ledger_records_requests(void **state)
+{
+    char long_ref[SIM_TEST_LONG_REF + 1];
+    struct reply r;
+    struct form f;
+    json_t *txn;
+    json_t *totals;
+
+    (void)state;
+    START_PLAIN();
+    form_deposit(&f, "LG-1", "2500", "0781234567");
+    form_set(&f, "referenceid", "REF-A");
+    post("/deposit", true, &f, &r);
+    expect_status(&r, 200);
+    post("/deposit", false, &f, &r);
+    expect_deposit_failed(&r, "LG-1", "2400", "Duplicate Transaction ID");
+    form_set(&f, "amount", "2600");
+    post("/deposit", true, &f, &r);
+    expect_deposit_failed(&r, "LG-1", "2400", "Duplicate Transaction ID");
+
+    /* The same referenceid under a second id: executed, and counted. */
+    form_deposit(&f, "LG-2", "2500", "0781234567");
+    form_set(&f, "referenceid", "REF-A");
+    post("/deposit", false, &f, &r);
+    expect_status(&r, 200);
+    form_deposit(&f, "LG-3", "1000", "781234567");
+    form_set(&f, "referenceid", "REF-B");
+    post("/deposit", true, &f, &r);
+    expect_status(&r, 200);
+    form_pay(&f, "LG-4", "1500", "250731234567");
+    post("/pay_v2", false, &f, &r);
+    expect_pending(&r, "LG-4");
+
+    txn = ledger_txn("LG-1");
+    assert_string_equal(jstr(txn, "kind"), "deposit");
+    assert_string_equal(jstr(txn, "referenceid"), "REF-A");
+    assert_string_equal(jstr(txn, "phone"), "0781234567");
+    assert_int_equal(jint(txn, "amount"), 2500);
+    assert_int_equal(jint(txn, "withdrawcharge"), 100);
+    assert_int_equal(jint(txn, "sends"), 3);
+    assert_int_equal(jint(txn, "resends_refused"), 2);
+    assert_int_equal(jint(txn, "mismatched_sends"), 1);
+    assert_int_equal(jint(txn, "executed"), 1);
+    assert_int_equal(jint(txn, "reference_executions"), 2);
+    json_decref(txn);
+    txn = ledger_txn("LG-3");
+    assert_string_equal(jstr(txn, "phone"), "781234567");
+    assert_int_equal(jint(txn, "reference_executions"), 1);
+    assert_int_equal(jint(txn, "sends"), 1);
+    json_decref(txn);
+    txn = ledger_txn("LG-4");
+    assert_string_equal(jstr(txn, "kind"), "pay");
+    assert_true(json_is_null(json_object_get(txn, "referenceid")));
+    assert_string_equal(jstr(txn, "phone"), "250731234567");
+    assert_int_equal(jint(txn, "amount"), 1500);
+    json_decref(txn);
+
+    totals = ledger_totals();
+    assert_int_equal(jint(totals, "transactions"), 4);
+    assert_int_equal(jint(totals, "sends"), 6);
+    assert_int_equal(jint(totals, "resends_refused"), 2);
+    assert_int_equal(jint(totals, "mismatched_sends"), 1);
+    assert_int_equal(jint(totals, "executed"), 4);
+    assert_int_equal(jint(totals, "ids_executed_twice"), 0);
+    assert_int_equal(
+        jint(json_object_get(totals, "deposit"), "references_executed"), 2);
+    assert_int_equal(
+        jint(json_object_get(totals, "deposit"), "references_executed_twice"),
+        1);
+    assert_int_equal(jint(json_object_get(totals, "deposit"), "succeeded"), 3);
+    assert_int_equal(
+        jint(json_object_get(totals, "deposit"), "succeeded_amount"), 6000);
+    assert_int_equal(jint(json_object_get(totals, "pay"), "pending_amount"),
+                     1500);
+    json_decref(totals);
+
+    /* A referenceid past 64 bytes is refused before the ledger. */
+    memset(long_ref, 'r', SIM_TEST_LONG_REF);
+    long_ref[SIM_TEST_LONG_REF] = '\0';
+    form_deposit(&f, "LG-5", "1000", "0781234567");
+    form_set(&f, "referenceid", long_ref);
+    post("/deposit", true, &f, &r);
+    expect_error(&r, 400, "Invalid parameter: referenceid");
+    totals = admin_get("?id=LG-5");
+    assert_int_equal(json_array_size(json_object_get(totals, "transactions")),
+                     0);
+    json_decref(totals);
+}
+
+/*
+ * Every id is listed, in the order first seen, across many parts of the
+ * streamed listing; from and limit page through it.
+ */
+static void sim_admin_lists_every_id(void **state)
+{
+    enum { IDS = 700 };
+    char id[32];
+    struct reply r;
+    json_t *all;
+    json_t *list;
+    size_t i;
+
+    (void)state;
+    START("--callback-delay-ms", "600000");
+    for (i = 0; i < IDS; i++) {
+        snprintf(id, sizeof(id), "ALL-%zu", i);
+        pay(id, "1000", &r);
+        reply_cleanup(&r);
+    }
+    all = admin_get("");
+    list = json_object_get(all, "transactions");
+    assert_int_equal(json_array_size(list), IDS);
+    assert_false(json_is_true(json_object_get(all, "truncated")));
+    assert_int_equal(jint(json_object_get(all, "totals"), "transactions"), IDS);
+    for (i = 0; i < IDS; i++) {
+        snprintf(id, sizeof(id), "ALL-%zu", i);
+        assert_string_equal(jstr(json_array_get(list, i), "id"), id);
+    }
+    json_decref(all);
+
+    all = admin_get("?from=300&limit=5");
+    list = json_object_get(all, "transactions");
+    assert_int_equal(json_array_size(list), 5);
+    assert_string_equal(jstr(json_array_get(list, 0), "id"), "ALL-300");
+    assert_true(json_is_true(json_object_get(all, "truncated")));
+    json_decref(all);
+    all = admin_get("?from=698&limit=5");
+    assert_int_equal(json_array_size(json_object_get(all, "transactions")), 2);
+    assert_false(json_is_true(json_object_get(all, "truncated")));
+    json_decref(all);
+    http("GET", sim.admin_port, "/_sim/ledger?limit=-1", NULL, NULL, 0,
+         TIMEOUT_MS, &r);
+    expect_error(&r, 400, "from and limit are whole numbers");
 }
 
 static void sim_deposit_beyond_float_answers_1005(void **state)
 {
     struct reply r;
     struct form f;
+    int json;
 
     (void)state;
     START("--float", "5000", "--deposit-callback-url", rx.url);
@@ -1009,11 +1373,18 @@ static void sim_deposit_beyond_float_answers_1005(void **state)
     expect_status(&r, 200);
     assert_int_equal(ledger_float(), 0);
 
-    form_deposit(&f, "FL-2", "100", "0781234567");
-    post("/deposit", false, &f, &r);
-    expect_deposit_failed(&r, "FL-2", "1005",
-                          "Failed Due to Insufficient Funds");
-    expect_ledger("FL-2", 0, "Failed");
+    for (json = 0; json < 2; json++) {
+        const char *id = json ? "FL-2J" : "FL-2F";
+
+        form_deposit(&f, id, "100", "0781234567");
+        post("/deposit", json, &f, &r);
+        expect_deposit_failed(&r, id, "1005",
+                              "Failed Due to Insufficient Funds");
+        expect_ledger(id, 0, "Failed");
+        /* Registered as failed: a resend is a duplicate, not a retry. */
+        post("/deposit", !json, &f, &r);
+        expect_deposit_failed(&r, id, "2400", "Duplicate Transaction ID");
+    }
     assert_int_equal(ledger_float(), 0);
     /* Only the executed deposit calls back. */
     assert_int_equal(rx_wait(1, 5000), 1);
@@ -1140,8 +1511,8 @@ static void pay_series(const char *prefix, int n, char codes[][8])
     for (i = 0; i < n; i++) {
         snprintf(id, sizeof(id), "%s-%d", prefix, i);
         pay(id, "1000", &r);
-        if (r.status == 500)
-            snprintf(codes[i], 8, "500");
+        if (r.status != 200)
+            snprintf(codes[i], 8, "%ld", r.status);
         else
             code_of(&r, codes[i], 8);
         reply_cleanup(&r);
@@ -1200,6 +1571,7 @@ static void sim_fault_http500_executes_nothing(void **state)
     char codes[20][8];
     char id[32];
     struct reply r;
+    json_t *txn;
     int i;
     int tries;
 
@@ -1222,7 +1594,76 @@ static void sim_fault_http500_executes_nothing(void **state)
         }
         expect_pending(&r, id);
         expect_ledger(id, 1, "Pending");
+        /* Every send counted: the first, the 500s, the one that ran. */
+        txn = ledger_txn(id);
+        assert_int_equal(jint(txn, "sends"), tries + 2);
+        assert_int_equal(jint(txn, "resends_refused"), 0);
+        json_decref(txn);
     }
+}
+
+/*
+ * Throttling: shares of requests answered 429 or 503 at once, with
+ * Retry-After, executing nothing; a resend of the id draws again.
+ */
+static void sim_fault_throttling(void **state)
+{
+    char codes[20][8];
+    char again[20][8];
+    char id[32];
+    struct reply r;
+    int i;
+    int tries;
+
+    (void)state;
+    START("--seed", "5", "--http429", "30", "--http503", "20", "--retry-after",
+          "7", "--latency-ms", "250");
+    pay_series("THR", 20, codes);
+    assert_true(count_code(codes, 20, "429") > 0);
+    assert_true(count_code(codes, 20, "503") > 0);
+    assert_true(count_code(codes, 20, "1000") > 0);
+    assert_int_equal(count_code(codes, 20, "429") +
+                         count_code(codes, 20, "503") +
+                         count_code(codes, 20, "1000"),
+                     20);
+    for (i = 0; i < 20; i++) {
+        bool throttled = strcmp(codes[i], "1000") != 0;
+
+        snprintf(id, sizeof(id), "THR-%d", i);
+        if (!throttled) {
+            expect_executed(id, 1);
+            continue;
+        }
+        expect_ledger(id, 0, "Unregistered");
+        /* Answered at once, without the 250 ms latency, with the header. */
+        for (tries = 0; tries < 30; tries++) {
+            pay(id, "1000", &r);
+            if (r.status == 200)
+                break;
+            assert_true(r.elapsed_ms < 250);
+            assert_string_equal(r.retry_after, "7");
+            expect_error(&r, r.status,
+                         r.status == 429 ? "Too Many Requests"
+                                         : "Service Unavailable");
+        }
+        expect_pending(&r, id);
+        expect_executed(id, 1);
+    }
+    /* The same seed throttles the same requests. */
+    testsim_stop(&sim);
+    testsim_cleanup(&sim);
+    START("--seed", "5", "--http429", "30", "--http503", "20");
+    pay_series("THR", 20, again);
+    for (i = 0; i < 20; i++)
+        assert_string_equal(codes[i], again[i]);
+    /* Without --retry-after, the header says one second. */
+    testsim_stop(&sim);
+    testsim_cleanup(&sim);
+    START("--http429", "100");
+    pay("THR-X", "1000", &r);
+    assert_string_equal(r.retry_after, "1");
+    expect_error(&r, 429, "Too Many Requests");
+    expect_ledger("THR-X", 0, "Unregistered");
 }
 
 static void sim_fault_drop_after_execute(void **state)
@@ -1292,6 +1733,121 @@ static void sim_fault_latency(void **state)
     reply_cleanup(&r);
 }
 
+/* The latency_ms the ledger planned for PREFIX-0 .. PREFIX-(n-1). */
+static void planned_latencies(const char *prefix, int n, long *out)
+{
+    json_t *all = admin_get("");
+    json_t *list = json_object_get(all, "transactions");
+    char id[32];
+    int i;
+
+    assert_int_equal(json_array_size(list), n);
+    for (i = 0; i < n; i++) {
+        json_t *txn = json_array_get(list, (size_t)i);
+
+        snprintf(id, sizeof(id), "%s-%d", prefix, i);
+        assert_string_equal(jstr(txn, "id"), id);
+        out[i] = (long)jint(txn, "latency_ms");
+    }
+    json_decref(all);
+}
+
+/* Pays PREFIX-i and checks each answer took its planned latency. */
+static void timed_pays(const char *prefix, int n, long *planned)
+{
+    long long took[160];
+    char id[32];
+    struct reply r;
+    int i;
+
+    assert_true(n <= 160);
+    for (i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "%s-%d", prefix, i);
+        pay(id, "1000", &r);
+        took[i] = r.elapsed_ms;
+        expect_pending(&r, id);
+    }
+    planned_latencies(prefix, n, planned);
+    for (i = 0; i < n; i++)
+        assert_true(took[i] >= planned[i]);
+}
+
+/*
+ * --latency-dist exp: most answers quick, a tail of slow ones, within
+ * MIN-MAX, and the same draws again for the same seed; uniform spreads
+ * evenly.
+ */
+static void sim_fault_latency_distribution(void **state)
+{
+    enum { N = 120, MIN = 5, MAX = 45 };
+    long exp1[N];
+    long exp2[N];
+    long uni[N];
+    int quick_exp = 0;
+    int quick_uni = 0;
+    int slow_exp = 0;
+    int i;
+
+    (void)state;
+    START("--seed", "9", "--latency-ms", "5-45", "--latency-dist", "exp");
+    timed_pays("LD", N, exp1);
+    testsim_stop(&sim);
+    testsim_cleanup(&sim);
+    START("--seed", "9", "--latency-ms", "5-45", "--latency-dist", "exp");
+    timed_pays("LD", N, exp2);
+    testsim_stop(&sim);
+    testsim_cleanup(&sim);
+    START("--seed", "9", "--latency-ms", "5-45");
+    timed_pays("LD", N, uni);
+
+    for (i = 0; i < N; i++) {
+        assert_int_equal(exp1[i], exp2[i]);
+        assert_true(exp1[i] >= MIN && exp1[i] <= MAX);
+        assert_true(uni[i] >= MIN && uni[i] <= MAX);
+        /* Below a quarter of the span: 63 % for exp, 25 % for uniform. */
+        quick_exp += exp1[i] < MIN + (MAX - MIN) / 4;
+        quick_uni += uni[i] < MIN + (MAX - MIN) / 4;
+        slow_exp += exp1[i] >= MIN + (MAX - MIN) / 2;
+    }
+    assert_true(quick_exp > N / 2);
+    assert_true(quick_uni < N * 2 / 5);
+    assert_true(slow_exp > 0 && slow_exp < N / 4);
+}
+
+/*
+ * A callback refused with 500 is retried after --callback-backoff-ms,
+ * then twice that, then four times (generous bounds: the machine may be
+ * busy, but never early).
+ */
+static void sim_callback_retry_backoff_doubles(void **state)
+{
+    static const long waits[] = { 150, 300, 600 };
+    struct reply r;
+    long long start;
+    size_t i;
+
+    (void)state;
+    rx_reset(3);
+    START("--callback-delay-ms", "100", "--callback-backoff-ms", "150",
+          "--callback-retries", "3");
+    start = now_ms();
+    pay("BO-1", "1500", &r);
+    expect_pending(&r, "BO-1");
+    assert_int_equal(rx_wait(4, 5000), 4);
+    assert_true(rx.at_ms[0] - start >= 100);
+    assert_true(rx.at_ms[0] - start < 100 + 400);
+    for (i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+        long long gap = rx.at_ms[i + 1] - rx.at_ms[i];
+
+        if (gap < waits[i] || gap > waits[i] + 400)
+            fail_msg("retry %zu came after %lld ms, want %ld", i + 1, gap,
+                     waits[i]);
+    }
+    /* The fourth attempt was acknowledged: no fifth. */
+    assert_int_equal(rx_wait(5, 800), 4);
+    expect_ledger("BO-1", 1, "Successfull");
+}
+
 static void sim_fault_duplicate_callbacks(void **state)
 {
     struct reply r;
@@ -1314,15 +1870,64 @@ static void sim_fault_duplicate_callbacks(void **state)
 static void sim_fault_early_callbacks(void **state)
 {
     struct reply r;
+    struct form f;
+    json_t *cb;
 
     (void)state;
-    START("--early-callbacks", "100", "--callback-delay-ms", "2000");
+    START("--early-callbacks", "100", "--callback-delay-ms", "2000",
+          "--deposit-callback-url", rx.url);
     pay("EARLY-1", "1500", &r);
-    /* The callback was in before the answer came back. */
+    /* The callback, already final, was in before the answer came back. */
     pthread_mutex_lock(&rx.lock);
     assert_int_equal(rx.count, 1);
     pthread_mutex_unlock(&rx.lock);
     expect_pending(&r, "EARLY-1");
+    cb = rx_body(0);
+    assert_string_equal(jstr(cb, "requesttransactionid"), "EARLY-1");
+    assert_string_equal(jstr(cb, "status"), "Successfull");
+    assert_string_equal(jstr(cb, "responsecode"), "01");
+    json_decref(cb);
+    expect_ledger("EARLY-1", 1, "Successfull");
+
+    /* Deposits too, to the deposit callback URL. */
+    form_deposit(&f, "EARLY-2", "1000", "0781234567");
+    post("/deposit", true, &f, &r);
+    pthread_mutex_lock(&rx.lock);
+    assert_int_equal(rx.count, 2);
+    pthread_mutex_unlock(&rx.lock);
+    expect_done(&r, true, "EARLY-2");
+    cb = rx_body(1);
+    assert_string_equal(jstr(cb, "transactionid"), "EARLY-2");
+    assert_string_equal(jstr(cb, "status"), "Successfull");
+    json_decref(cb);
+    /* Nothing else comes when the 2 s delay would have passed. */
+    assert_int_equal(rx_wait(3, 2500), 2);
+    assert_int_equal(fault_count("early_callback"), 2);
+}
+
+/* Callbacks the receiver got for id, and the last one's body. */
+static int rx_count_for(const char *id, json_t **last)
+{
+    int hits = 0;
+    int count;
+    int i;
+
+    pthread_mutex_lock(&rx.lock);
+    count = rx.count < RX_MAX ? rx.count : RX_MAX;
+    pthread_mutex_unlock(&rx.lock);
+    *last = NULL;
+    for (i = 0; i < count; i++) {
+        json_t *cb = rx_body(i);
+
+        if (strcmp(jstr(cb, "requesttransactionid"), id) == 0) {
+            hits++;
+            json_decref(*last);
+            *last = cb;
+        } else {
+            json_decref(cb);
+        }
+    }
+    return hits;
 }
 
 static void sim_fault_reorder_callbacks(void **state)
@@ -1348,6 +1953,15 @@ static void sim_fault_reorder_callbacks(void **state)
         json_decref(cb);
     }
     assert_false(same);
+    /* Out of order, but each exactly once, and final. */
+    for (i = 0; i < 8; i++) {
+        json_t *cb;
+
+        assert_int_equal(rx_count_for(sent[i], &cb), 1);
+        assert_string_equal(jstr(cb, "status"), "Successfull");
+        json_decref(cb);
+    }
+    assert_int_equal(rx_wait(9, 300), 8);
 }
 
 static void sim_fault_lose_callbacks(void **state)
@@ -1386,6 +2000,75 @@ static void sim_fault_late_failure(void **state)
     json_decref(cb);
     expect_ledger("LATE-1", 1, "Failed");
     assert_int_equal(ledger_float(), 10000000);
+}
+
+/*
+ * Every callback fault at once, over many pays: what the receiver got
+ * for each id must match what the ledger says happened to it. A lost
+ * callback never comes, a duplicate comes twice with the same body, a
+ * late failure says 1005 Failed and credits nothing; each happened to
+ * some ids and not others, and the float holds only the successes.
+ */
+static void sim_callback_faults_reach_the_receiver(void **state)
+{
+    enum { PAYS = 40 };
+    long long credited = 0;
+    int expected = 0;
+    int lost = 0;
+    int twice = 0;
+    int failed = 0;
+    char id[32];
+    struct reply r;
+    int i;
+
+    (void)state;
+    START("--seed", "11", "--lose-callbacks", "20", "--duplicate-callbacks",
+          "25", "--late-failure", "25", "--reorder-callbacks",
+          "--reorder-window-ms", "150", "--callback-delay-ms", "0");
+    for (i = 0; i < PAYS; i++) {
+        snprintf(id, sizeof(id), "CBF-%d", i);
+        pay(id, "1000", &r);
+        expect_pending(&r, id);
+    }
+    /* Settled (lost ones too) once every delivery had its chance. */
+    sleep_ms(600);
+    for (i = 0; i < PAYS; i++) {
+        json_t *txn;
+        json_t *cb;
+        int got;
+
+        snprintf(id, sizeof(id), "CBF-%d", i);
+        txn = ledger_txn(id);
+        got = rx_count_for(id, &cb);
+        assert_int_equal(jint(txn, "executed"), 1);
+        assert_int_equal(got, jint(txn, "callbacks_acked"));
+        if (json_is_true(json_object_get(txn, "callback_lost"))) {
+            assert_int_equal(got, 0);
+            lost++;
+        } else {
+            assert_true(got == 1 || got == 2);
+            assert_string_equal(jstr(cb, "status"), jstr(txn, "status"));
+            assert_string_equal(jstr(cb, "responsecode"),
+                                jstr(txn, "responsecode"));
+            twice += got == 2;
+        }
+        expected += got;
+        if (strcmp(jstr(txn, "status"), "Failed") == 0) {
+            assert_string_equal(jstr(txn, "responsecode"), "1005");
+            failed++;
+        } else {
+            assert_string_equal(jstr(txn, "status"), "Successfull");
+            credited += 1000;
+        }
+        json_decref(cb);
+        json_decref(txn);
+    }
+    assert_int_equal(rx_wait(expected + 1, 300), expected);
+    assert_true(lost > 0 && lost < PAYS);
+    assert_true(twice > 0 && failed > 0);
+    assert_int_equal(fault_count("lost_callback"), lost);
+    assert_int_equal(fault_count("late_failure"), failed);
+    assert_int_equal(ledger_float(), 10000000 + credited);
 }
 
 static void sim_transaction_limit(void **state)
@@ -1428,6 +2111,94 @@ static void sim_admin_reset(void **state)
     expect_pending(&r, "RST-1");
 }
 
+/*
+ * Parses one logfmt line: key=value pairs split by one space, keys of
+ * [a-z0-9_], values bare (no space, quote, backslash or '=') or quoted
+ * with \" \\ \n \xNN escapes. Counts the pairs into *pairs and notes
+ * whether ts, level and msg came first, in that order.
+ */
+static bool logfmt_line(const char *p, int *pairs, bool *head)
+{
+    static const char *const first[] = { "ts", "level", "msg" };
+
+    *pairs = 0;
+    *head = true;
+    while (*p != '\0') {
+        size_t key = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+        if (key == 0 || p[key] != '=')
+            return false;
+        if (*pairs < 3)
+            *head &= strlen(first[*pairs]) == key &&
+                     strncmp(p, first[*pairs], key) == 0;
+        p += key + 1;
+        if (*p == '"') {
+            for (p++; *p != '"'; p++) {
+                if (*p == '\0')
+                    return false;
+                if (*p == '\\' && strchr("\"\\nx", p[1]) == NULL)
+                    return false;
+                if (*p == '\\')
+                    p++;
+            }
+            p++;
+        } else {
+            size_t bare = strcspn(p, " \"\\=");
+
+            if (bare == 0 || (p[bare] != ' ' && p[bare] != '\0'))
+                return false;
+            p += bare;
+        }
+        (*pairs)++;
+        if (*p == ' ')
+            p++;
+    }
+    return *pairs >= 3;
+}
+
+/* "ts=2026-12-03T19:34:32.185Z level=L " with L a level's name. */
+static bool stamped_and_levelled(const char *line)
+{
+    static const char *const levels[] = { "debug ", "info ", "warn ",
+                                          "error " };
+    size_t i;
+
+    if (strlen(line) < 34 || strspn(line + 3, "0123456789-") != 10 ||
+        line[13] != 'T' || line[26] != 'Z' ||
+        strncmp(line + 27, " level=", 7) != 0)
+        return false;
+    for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+        if (strncmp(line + 34, levels[i], strlen(levels[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Every line of the log but the ports line on stdout is logfmt. */
+static int expect_logfmt(const char *log)
+{
+    char line[4096];
+    int lines = 0;
+
+    while (*log != '\0') {
+        size_t n = strcspn(log, "\n");
+        int pairs;
+        bool head;
+
+        assert_true(n < sizeof(line));
+        memcpy(line, log, n);
+        line[n] = '\0';
+        log += n + (log[n] == '\n');
+        if (strncmp(line, "payq-sim listening port=", 24) == 0)
+            continue;
+        if (!logfmt_line(line, &pairs, &head) || !head)
+            fail_msg("not a logfmt line (ts, level, msg first):\n%s", line);
+        if (!stamped_and_levelled(line))
+            fail_msg("bad timestamp or level:\n%s", line);
+        lines++;
+    }
+    return lines;
+}
+
 static void sim_never_logs_secrets_and_stops_cleanly(void **state)
 {
     struct reply r;
@@ -1449,12 +2220,62 @@ static void sim_never_logs_secrets_and_stops_cleanly(void **state)
     assert_int_equal(testsim_stop(&sim), 0);
 
     testsim_read_log(&sim, &log);
+    assert_true(expect_logfmt(buf_str(&log)) >= 5);
     assert_non_null(strstr(buf_str(&log), "level=debug"));
     assert_non_null(strstr(buf_str(&log), "msg=\"payq-sim stopped\""));
     assert_null(strstr(buf_str(&log), TESTSIM_PASSWORD));
     assert_null(strstr(buf_str(&log), TESTSIM_KEY));
     assert_null(strstr(buf_str(&log), "0781234567"));
     buf_cleanup(&log);
+}
+
+/* A port that was free a moment ago: bound to 0, read back, closed. */
+static unsigned free_port(void)
+{
+    struct sockaddr_in addr = { .sin_family = AF_INET };
+    socklen_t len = sizeof(addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    unsigned port;
+
+    assert_true(fd >= 0);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    port = ntohs(addr.sin_port);
+    close(fd);
+    return port;
+}
+
+/*
+ * --listen with a fixed port listens there and says so; the admin port
+ * may be any loopback address; a second simulator on the same port
+ * fails to start with exit status 1.
+ */
+static void sim_listens_on_a_fixed_port(void **state)
+{
+    char listen[32];
+    struct reply r;
+    struct proc_result res;
+    unsigned port = free_port();
+    const char *argv[] = { testsim_path(), "--username", "u",    "--password",
+                           "pw1",          "--key",      "key1", "--listen",
+                           listen,         NULL };
+
+    (void)state;
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+    START("--listen", listen, "--admin-listen", "127.0.0.2:0");
+    assert_int_equal(sim.port, port);
+    pay("FIX-1", "1500", &r);
+    expect_pending(&r, "FIX-1");
+    http("GET", sim.admin_port, "/_sim/ledger?id=FIX-1", NULL, NULL, 0,
+         TIMEOUT_MS, &r);
+    assert_int_equal(r.rc, CURLE_COULDNT_CONNECT); /* not on 127.0.0.1 */
+    reply_cleanup(&r);
+
+    proc_run(argv, NULL, &res);
+    assert_int_equal(res.exit_code, 1);
+    assert_non_null(strstr(buf_str(&res.err), "address in use"));
+    proc_result_cleanup(&res);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1471,24 +2292,32 @@ int main(void)
         T(sim_missing_parameters),
         T(sim_amount_rules),
         T(sim_phone_rules),
+        T(sim_decline_answers),
         T(sim_duplicate_id_never_executes_twice),
+        T(sim_ledger_records_requests),
+        T(sim_admin_lists_every_id),
         T(sim_deposit_beyond_float_answers_1005),
         T(sim_http_errors),
         T(sim_callback_delivered_with_retries),
         T(sim_deposit_callback),
         T(sim_fault_declines_are_reproducible),
         T(sim_fault_http500_executes_nothing),
+        T(sim_fault_throttling),
         T(sim_fault_drop_after_execute),
         T(sim_fault_slow_outlasts_client_timeout),
         T(sim_fault_latency),
+        T(sim_fault_latency_distribution),
+        T(sim_callback_retry_backoff_doubles),
         T(sim_fault_duplicate_callbacks),
         T(sim_fault_early_callbacks),
         T(sim_fault_reorder_callbacks),
         T(sim_fault_lose_callbacks),
         T(sim_fault_late_failure),
+        T(sim_callback_faults_reach_the_receiver),
         T(sim_transaction_limit),
         T(sim_admin_reset),
         T(sim_never_logs_secrets_and_stops_cleanly),
+        T(sim_listens_on_a_fixed_port),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

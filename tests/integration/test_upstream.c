@@ -1418,28 +1418,63 @@ static size_t on_ledger(char *data, size_t size, size_t n, void *arg)
     return buf_append(arg, data, size * n) == PAYQ_OK ? size * n : 0;
 }
 
-/* How many times txn appears in the simulator's ledger. */
-static int sim_ledger_count(const struct testsim *sim, const char *txn)
+/* The body of GET path on the simulator's admin port, as JSON. */
+static json_t *sim_admin_get(const struct testsim *sim, const char *path)
 {
     CURL *easy = curl_easy_init();
     struct buf text;
-    char url[96];
-    const char *p;
-    int count = 0;
+    json_error_t error;
+    json_t *root;
+    char url[160];
+    long status = 0;
 
     assert_non_null(easy);
     buf_init(&text, 16 * 1024 * 1024);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/_sim/ledger",
-             sim->admin_port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", sim->admin_port, path);
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_ledger);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &text);
     assert_int_equal(curl_easy_perform(easy), CURLE_OK);
-    for (p = buf_str(&text); (p = strstr(p, txn)) != NULL; p++)
-        count++;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    assert_int_equal(status, 200);
+    root = json_loads(buf_str(&text), 0, &error);
+    if (root == NULL)
+        fail_msg("ledger is not JSON: %s", error.text);
     curl_easy_cleanup(easy);
     buf_cleanup(&text);
-    return count;
+    return root;
+}
+
+/*
+ * txn's record in the simulator's ledger, or NULL when it has none. The
+ * caller json_decref()s it.
+ */
+static json_t *sim_ledger_txn(const struct testsim *sim, const char *txn)
+{
+    char path[128];
+    json_t *root;
+    json_t *entry;
+
+    snprintf(path, sizeof(path), "/_sim/ledger?id=%s", txn);
+    root = sim_admin_get(sim, path);
+    entry = json_array_get(json_object_get(root, "transactions"), 0);
+    json_incref(entry);
+    json_decref(root);
+    return entry;
+}
+
+/* Times txn was executed by the simulator: 0 when it is not there. */
+static int sim_executed(const struct testsim *sim, const char *txn)
+{
+    json_t *entry = sim_ledger_txn(sim, txn);
+    int executed = 0;
+
+    if (entry != NULL) {
+        assert_true(json_is_integer(json_object_get(entry, "executed")));
+        executed = (int)json_integer_value(json_object_get(entry, "executed"));
+    }
+    json_decref(entry);
+    return executed;
 }
 
 static void client_for_sim(struct fixture *f, const struct testsim *sim,
@@ -1451,31 +1486,82 @@ static void client_for_sim(struct fixture *f, const struct testsim *sim,
     client_for_creds(f, url, c);
 }
 
+/* Checks the balance the client reads from the simulator. */
+static void expect_balance(struct fixture *f, long long net, long long credits,
+                           long long debits)
+{
+    struct upstream_balance bal;
+    struct upstream_result r;
+
+    assert_int_equal(upstream_client_balance(f->client, &bal, &r), PAYQ_OK);
+    assert_class(&r, UPSTREAM_CLASS_SUCCEEDED);
+    assert_int_equal(bal.net_balance, net);
+    assert_int_equal(bal.total_credits, credits);
+    assert_int_equal(bal.total_debits, debits);
+    assert_string_equal(bal.currency, "RWF");
+}
+
+/*
+ * A pay is accepted (1000 Pending, a provider id), a deposit succeeds
+ * (01 with its reference), and the balance moves by the deposit and its
+ * charge; the pay's callback is held back so it stays pending.
+ */
 static void sim_pay_and_deposit_are_accepted(void **state)
 {
-    static const char *const flags[] = { "--float", "1000000", NULL };
+    static const char *const flags[] = { "--float", "1000000",
+                                         "--callback-delay-ms", "600000",
+                                         NULL };
     struct fixture *f = *state;
     struct upstream_payment pay = pay_fixture("PQ-SIM-000001-1");
     struct upstream_payment dep = deposit_fixture("PQ-SIM-000002-1");
-    struct upstream_balance bal;
+    char provider[UPSTREAM_ID_SIZE];
     struct upstream_result r;
     struct testsim sim;
+    json_t *entry;
 
     sim_available();
     sim_start(&sim, flags);
     client_for_sim(f, &sim, &sim_creds);
+    expect_balance(f, 1000000, 1000000, 0);
     r = send_ok(f, &pay, false);
-    assert_true(r.cls == UPSTREAM_CLASS_ACCEPTED ||
-                r.cls == UPSTREAM_CLASS_SUCCEEDED);
+    assert_class(&r, UPSTREAM_CLASS_ACCEPTED);
+    assert_string_equal(r.code, "1000");
+    assert_false(r.duplicate);
+    assert_true(strlen(r.provider_txn_id) == 10);
+    snprintf(provider, sizeof(provider), "%s", r.provider_txn_id);
     r = send_ok(f, &dep, false);
-    assert_true(r.cls == UPSTREAM_CLASS_ACCEPTED ||
-                r.cls == UPSTREAM_CLASS_SUCCEEDED);
-    assert_int_equal(upstream_client_balance(f->client, &bal, &r), PAYQ_OK);
-    assert_true(sim_ledger_count(&sim, "PQ-SIM-000001-1") >= 1);
+    assert_class(&r, UPSTREAM_CLASS_SUCCEEDED);
+    assert_string_equal(r.code, "01");
+    assert_true(strncmp(r.reference_no, "INTREF", 6) == 0);
+    /* The deposit of 2,500 and its charge of 100 are debited. */
+    expect_balance(f, 1000000 - 2600, 1000000, 2600);
+
+    /* The simulator executed exactly what the client asked for. */
+    entry = sim_ledger_txn(&sim, "PQ-SIM-000001-1");
+    assert_non_null(entry);
+    assert_int_equal(json_integer_value(json_object_get(entry, "executed")), 1);
+    assert_int_equal(json_integer_value(json_object_get(entry, "amount")),
+                     1500);
+    assert_string_equal(
+        json_string_value(json_object_get(entry, "provider_id")), provider);
+    json_decref(entry);
+    entry = sim_ledger_txn(&sim, "PQ-SIM-000002-1");
+    assert_non_null(entry);
+    assert_string_equal(
+        json_string_value(json_object_get(entry, "referenceid")),
+        "REF000123456");
+    assert_string_equal(
+        json_string_value(json_object_get(entry, "referenceno")),
+        r.reference_no);
+    assert_int_equal(
+        json_integer_value(json_object_get(entry, "withdrawcharge")), 100);
+    json_decref(entry);
+
     /* A resend of a registered id is a duplicate that means "accepted". */
     r = send_ok(f, &pay, true);
     assert_class(&r, UPSTREAM_CLASS_ACCEPTED);
     assert_true(r.duplicate);
+    assert_int_equal(sim_executed(&sim, "PQ-SIM-000001-1"), 1);
     sim_stop(&sim);
 }
 
@@ -1537,7 +1623,7 @@ static void sim_wrong_credentials_are_systemic(void **state)
     assert_int_equal(r.pause, UPSTREAM_PAUSE_ALL);
     assert_int_equal(upstream_client_balance(f->client, &bal, &r),
                      PAYQ_ERR_CONFIG);
-    assert_int_equal(sim_ledger_count(&sim, "PQ-SIM-000005-1"), 0);
+    assert_null(sim_ledger_txn(&sim, "PQ-SIM-000005-1"));
     sim_stop(&sim);
 }
 
@@ -1639,7 +1725,7 @@ static void sim_duplicate_id_depends_on_resend(void **state)
     r = send_ok(f, &pay, true);
     assert_class(&r, UPSTREAM_CLASS_ACCEPTED);
     assert_true(r.duplicate);
-    assert_int_equal(sim_ledger_count(&sim, "PQ-SIM-000009-1"), 1);
+    assert_int_equal(sim_executed(&sim, "PQ-SIM-000009-1"), 1);
     sim_stop(&sim);
 }
 
@@ -1661,7 +1747,7 @@ static void sim_lost_answer_is_probed_not_repaid(void **state)
     r = send_ok(f, &pay, true);
     assert_class(&r, UPSTREAM_CLASS_ACCEPTED);
     assert_true(r.duplicate);
-    assert_int_equal(sim_ledger_count(&sim, "PQ-SIM-000006-1"), 1);
+    assert_int_equal(sim_executed(&sim, "PQ-SIM-000006-1"), 1);
     sim_stop(&sim);
 }
 
@@ -1680,6 +1766,55 @@ static void sim_slow_answer_times_out_ambiguous(void **state)
     client_for_sim(f, &sim, &sim_creds);
     assert_int_equal(send_ok(f, &pay, false).cls, UPSTREAM_CLASS_AMBIGUOUS);
     sim_stop(&sim);
+}
+
+/*
+ * The simulator's throttling answers: 429 and 503 with Retry-After are
+ * THROTTLED with the seconds asked, for both kinds, and nothing ran.
+ */
+static void sim_throttling_is_classified(void **state)
+{
+    static const struct {
+        const char *flag;
+        const char *retry_after; /* NULL: the default, 1 s */
+        long status;
+        long long seconds;
+    } cases[] = {
+        { "--http429", "7", 429, 7 },
+        { "--http503", "120", 503, 120 },
+        { "--http429", NULL, 429, 1 },
+        { "--http503", NULL, 503, 1 },
+    };
+    struct fixture *f = *state;
+    size_t i;
+
+    sim_available();
+    for (i = 0; i < COUNT(cases); i++) {
+        const char *flags[] = { cases[i].flag, "100", "--retry-after",
+                                cases[i].retry_after, NULL };
+        char txn[2][32];
+        struct upstream_payment p[2];
+        struct upstream_result r;
+        struct testsim sim;
+        int k;
+
+        if (cases[i].retry_after == NULL)
+            flags[2] = NULL;
+        snprintf(txn[0], sizeof(txn[0]), "PQ-THR-%zu-P", i);
+        snprintf(txn[1], sizeof(txn[1]), "PQ-THR-%zu-D", i);
+        p[0] = pay_fixture(txn[0]);
+        p[1] = deposit_fixture(txn[1]);
+        sim_start(&sim, flags);
+        client_for_sim(f, &sim, &sim_creds);
+        for (k = 0; k < 2; k++) {
+            r = send_ok(f, &p[k], k == 1);
+            assert_class(&r, UPSTREAM_CLASS_THROTTLED);
+            assert_int_equal(r.http_status, cases[i].status);
+            assert_int_equal(r.retry_after_s, cases[i].seconds);
+            assert_int_equal(sim_executed(&sim, txn[k]), 0);
+        }
+        sim_stop(&sim);
+    }
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
@@ -1719,6 +1854,7 @@ int main(void)
         T(sim_duplicate_id_depends_on_resend),
         T(sim_lost_answer_is_probed_not_repaid),
         T(sim_slow_answer_times_out_ambiguous),
+        T(sim_throttling_is_classified),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
