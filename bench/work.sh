@@ -92,6 +92,8 @@ start_servers() {
     export PAYQ_USERNAME=bench PAYQ_PASSWORD=bench-pw PAYQ_KEY=bench-key
     export PAYQ_API_URL=http://127.0.0.1:$SIM_PORT/
     export PAYQ_CALLBACK_URL=http://127.0.0.1:9/cb PAYQ_TXN_PREFIX=bench
+    # payq work refuses to start without the key of callback URL tokens.
+    export PAYQ_CALLBACK_SECRET=bench-callback-secret-0123456789
 }
 
 start_worker() {

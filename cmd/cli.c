@@ -3,11 +3,20 @@
 
 #include <pwd.h>
 #include <stdarg.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/backoff.h"
 #include "core/log.h"
+#include "core/sdnotify.h"
 #include "db/conn.h"
 #include "db/migrate.h"
+
+enum {
+    WAIT_BASE_MS = 1000,   /* cli_connect_wait(): first wait */
+    WAIT_CAP_MS = 30000,   /* and the longest */
+    WAIT_TICK_MS = 100,    /* how often it looks at *stop */
+};
 
 bool cli_global_option(struct cli *cli, int opt, const char *arg)
 {
@@ -87,10 +96,13 @@ enum payq_err cli_configure(const struct cli *cli, struct config *cfg)
     return err;
 }
 
-enum payq_err cli_connect(const struct cli *cli, const struct config *cfg,
-                          enum cli_schema schema, PGconn **conn)
+/* cli_connect(), logging a failure to connect at level. */
+static enum payq_err connect_at(const struct cli *cli,
+                                const struct config *cfg,
+                                enum cli_schema schema,
+                                enum log_level level, PGconn **conn)
 {
-    enum payq_err err = db_conn_open(cfg, cli->command, conn);
+    enum payq_err err = db_conn_open_at(cfg, cli->command, level, conn);
 
     if (err != PAYQ_OK || schema == CLI_SCHEMA_ANY)
         return err;
@@ -99,6 +111,66 @@ enum payq_err cli_connect(const struct cli *cli, const struct config *cfg,
         db_conn_close(*conn);
         *conn = NULL;
     }
+    return err;
+}
+
+enum payq_err cli_connect(const struct cli *cli, const struct config *cfg,
+                          enum cli_schema schema, PGconn **conn)
+{
+    return connect_at(cli, cfg, schema, LOG_LEVEL_ERROR, conn);
+}
+
+/* Sleeps ms in short steps; false when *stop became set meanwhile. */
+static bool wait_unless_stopped(long long ms, volatile sig_atomic_t *stop)
+{
+    struct timespec tick = { 0, WAIT_TICK_MS * 1000000L };
+    long long slept;
+
+    for (slept = 0; slept < ms && *stop == 0; slept += WAIT_TICK_MS)
+        nanosleep(&tick, NULL);
+    return *stop == 0;
+}
+
+/* Tells systemd why start-up takes long, and to allow for it. */
+static void notify_waiting(long long wait_ms)
+{
+    char state[128];
+    long long usec = (wait_ms + (DB_CONNECT_TIMEOUT_S + 5) * 1000LL) * 1000;
+
+    snprintf(state, sizeof(state),
+             "STATUS=waiting for the database\nEXTEND_TIMEOUT_USEC=%lld",
+             usec);
+    if (sdnotify_send(state) != PAYQ_OK)
+        return; /* logged once inside; the wait goes on */
+}
+
+enum payq_err cli_connect_wait(const struct cli *cli,
+                               const struct config *cfg,
+                               enum cli_schema schema,
+                               volatile sig_atomic_t *stop, PGconn **conn)
+{
+    uint64_t rng = backoff_seed();
+    enum log_level level = LOG_LEVEL_WARN;
+    enum payq_err err;
+    int tries = 0;
+
+    while ((err = connect_at(cli, cfg, schema, level, conn)) ==
+           PAYQ_ERR_DB_CONNECT) {
+        long long wait = WAIT_BASE_MS / 2 +
+                         backoff_delay_ms(WAIT_BASE_MS, WAIT_CAP_MS, tries,
+                                          &rng);
+
+        if (tries++ == 0)
+            log_info("waiting for the database before starting",
+                     LOG_STR("command", cli->command));
+        level = LOG_LEVEL_DEBUG;
+        notify_waiting(wait);
+        if (!wait_unless_stopped(wait, stop))
+            return PAYQ_ERR_INTERRUPTED;
+    }
+    if (err == PAYQ_OK && tries > 0)
+        log_info("database reachable; starting",
+                 LOG_STR("command", cli->command), LOG_INT("tries", tries));
     return err;
 }
 

@@ -7,6 +7,7 @@
 #define PAYQ_CMD_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -80,6 +81,23 @@ PAYQ_MUST_USE enum payq_err cli_connect(const struct cli *cli,
                                         const struct config *cfg,
                                         enum cli_schema schema,
                                         PGconn **conn);
+
+/*
+ * cli_connect() for a daemon, which must outlive a database that starts
+ * after it or is away for a while: a server that cannot be reached is
+ * tried again with backoff (1 s doubling to 30 s) until it answers or
+ * *stop becomes non-zero (a signal handler sets it). The first failure
+ * is logged at warn with its reason, later ones at debug. Under systemd
+ * each wait extends the start-up timeout (EXTEND_TIMEOUT_USEC), so the
+ * unit is not failed for waiting. Returns PAYQ_ERR_INTERRUPTED when
+ * stopped first; any other failure (a schema that needs payq migrate, a
+ * bad URL) at once, as cli_connect().
+ */
+PAYQ_MUST_USE enum payq_err cli_connect_wait(const struct cli *cli,
+                                             const struct config *cfg,
+                                             enum cli_schema schema,
+                                             volatile sig_atomic_t *stop,
+                                             PGconn **conn);
 
 /*
  * The name recorded as the actor of operator actions: the login name of

@@ -11,11 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "callback/committer.h"
 #include "callback/server.h"
 #include "callback/token.h"
 #include "cmd/commands.h"
 #include "core/log.h"
+#include "db/conn.h"
 #include "ingest/inbox.h"
 #include "upstream/client.h"
 #include "worker/pool.h"
@@ -38,6 +41,7 @@ enum {
     OPT_INBOX_KIND,
     OPT_CALLBACKS,
     OPT_CALLBACK_CONNECTIONS,
+    OPT_PROGRESS,
 };
 
 static void write_help(FILE *out)
@@ -70,6 +74,7 @@ static void write_help(FILE *out)
           "  --backoff-cap DURATION   longest retry wait [15m]\n"
           "  --callback-timeout DURATION\n"
           "                        pending longer: unknown [30m]\n"
+          "  --progress DURATION   interval of the progress line [10s]\n"
           "  --inbox DIR           also import CSV files dropped in DIR\n"
           "                        (as payq import --watch DIR does)\n"
           "  --inbox-kind KIND     pay or deposit, for inbox files with\n"
@@ -93,7 +98,8 @@ static void write_help(FILE *out)
           "exits 0. A second exits at once (status 1); jobs it held are\n"
           "taken back when their lease expires and probed, never paid\n"
           "twice. Under systemd (Type=notify) it reports READY, STOPPING\n"
-          "and WATCHDOG.\n"
+          "and WATCHDOG. A database that cannot be reached, at start as\n"
+          "later, is waited for with backoff.\n"
           "\n",
           out);
     cli_write_global_help(out);
@@ -229,6 +235,11 @@ static bool duration_option(struct worker_settings *s, int opt,
         *bad = "--callback-timeout takes 1s to 30 days";
         ok = parse_duration_ms(arg, 1000, 2592000000LL, &ms);
         s->policy.callback_timeout_s = (int)(ms / 1000);
+        return ok;
+    case OPT_PROGRESS:
+        *bad = "--progress takes 100ms to 1h";
+        ok = parse_duration_ms(arg, 100, 3600000, &ms);
+        s->progress_ms = (int)ms;
         return ok;
     }
     return false;
@@ -374,15 +385,66 @@ static enum payq_err check_provider(const struct config *cfg,
     return err;
 }
 
-static enum payq_err run_pool(const struct config *cfg,
-                              const struct upstream_config *ucfg,
+/*
+ * Collections carry PAYQ_CALLBACK_URL/cb/<id>/<token>: refuse at start a
+ * base that cannot carry it (upstream/config.c has checked the URL; this
+ * builds one of the longest ids with the real secret, as a sender will).
+ */
+static enum payq_err check_callback_url(const struct upstream_config *ucfg,
+                                        const char *secret)
+{
+    char url[UPSTREAM_URL_MAX + 128];
+    char id[QUEUE_TXN_ID_MAX + 1];
+    enum payq_err err;
+
+    if (ucfg->callback_url == NULL) {
+        log_warn("PAYQ_CALLBACK_URL is not set: collections will not be "
+                 "sent (they pause); payouts go on");
+        return PAYQ_OK;
+    }
+    memset(id, '9', QUEUE_TXN_ID_MAX);
+    id[QUEUE_TXN_ID_MAX] = '\0';
+    err = callback_url_pay(ucfg->callback_url, secret, id, url, sizeof(url));
+    OPENSSL_cleanse(url, sizeof(url));
+    if (err != PAYQ_OK) {
+        log_error("PAYQ_CALLBACK_URL cannot carry callback tokens; "
+                  "collections would be sent without one",
+                  LOG_ERR(err));
+        return PAYQ_ERR_CONFIG;
+    }
+    return PAYQ_OK;
+}
+
+/* Everything start-up can check without the database. */
+static enum payq_err load_settings(const struct config *cfg,
+                                   struct work_args *a,
+                                   struct upstream_config *ucfg)
+{
+    enum payq_err err = config_require_credentials(cfg);
+
+    if (err == PAYQ_OK)
+        err = load_prefix(&a->settings);
+    if (err == PAYQ_OK)
+        err = load_callback_secret(a);
+    if (err == PAYQ_OK)
+        err = upstream_config_load(ucfg);
+    if (err == PAYQ_OK)
+        err = check_callback_url(ucfg, a->settings.callback_secret);
+    if (err == PAYQ_OK)
+        err = upstream_global_init();
+    if (err == PAYQ_OK)
+        err = check_provider(cfg, ucfg);
+    return err;
+}
+
+static enum payq_err run_pool(struct worker_pool *pool,
+                              const struct config *cfg,
                               const struct work_args *a)
 {
-    struct worker_pool *pool = NULL;
     struct callback_server *receiver = NULL;
-    enum payq_err err = worker_pool_create(cfg, ucfg, &a->settings, &pool);
+    enum payq_err err = PAYQ_OK;
 
-    if (err == PAYQ_OK && a->receive_callbacks)
+    if (a->receive_callbacks)
         err = callback_server_start(cfg, &a->callbacks, &receiver);
     if (err == PAYQ_OK)
         err = worker_pool_run(pool, &stop_level);
@@ -391,36 +453,47 @@ static enum payq_err run_pool(const struct config *cfg,
         callback_server_stop(receiver);
     if (err == PAYQ_ERR_INTERRUPTED)
         _exit(1); /* threads still run: leases recover their jobs */
-    worker_pool_destroy(pool);
     return err;
 }
 
-static enum payq_err work(PGconn *conn, const struct config *cfg, void *arg)
+/*
+ * The command's life: settings, the pool, then the database, waited for
+ * as long as it takes (a signal meanwhile is a clean stop), the inbox,
+ * and the pool's run until a signal.
+ */
+static enum payq_err work(const struct cli *cli, const struct config *cfg,
+                          struct work_args *a)
 {
-    struct work_args *a = arg;
     struct upstream_config ucfg;
+    struct worker_pool *pool = NULL;
     struct inbox_run inbox = { 0 };
-    enum payq_err err = config_require_credentials(cfg);
+    PGconn *conn = NULL;
+    enum payq_err err;
 
     upstream_config_init(&ucfg);
+    err = load_settings(cfg, a, &ucfg);
     if (err == PAYQ_OK)
-        err = load_prefix(&a->settings);
-    if (err == PAYQ_OK)
-        err = load_callback_secret(a);
-    if (err == PAYQ_OK)
-        err = upstream_config_load(&ucfg);
-    if (err == PAYQ_OK)
-        err = upstream_global_init();
-    if (err == PAYQ_OK)
-        err = check_provider(cfg, &ucfg);
+        err = worker_pool_create(cfg, &ucfg, &a->settings, &pool);
     install_signals();
+    if (err == PAYQ_OK)
+        err = cli_connect_wait(cli, cfg, CLI_SCHEMA_CURRENT, &stop_level,
+                               &conn);
+    if (err == PAYQ_ERR_INTERRUPTED) {
+        log_info("stopped while waiting for the database; nothing claimed");
+        err = PAYQ_OK;
+        goto out;
+    }
     if (err == PAYQ_OK && a->inbox_dir != NULL)
         err = inbox_start(&inbox, a, conn, cfg);
     if (err == PAYQ_OK)
-        err = run_pool(cfg, &ucfg, a);
+        err = run_pool(pool, cfg, a);
+
+out:
     if (stop_level == 0)
         stop_level = 1; /* the pool failed: the inbox stops too */
     inbox_stop(&inbox);
+    worker_pool_destroy(pool);
+    db_conn_close(conn);
     upstream_global_cleanup();
     upstream_config_cleanup(&ucfg);
     return err;
@@ -449,10 +522,13 @@ int cmd_work(struct cli *cli, int argc, char **argv)
         { "callbacks", required_argument, NULL, OPT_CALLBACKS },
         { "callback-connections", required_argument, NULL,
           OPT_CALLBACK_CONNECTIONS },
+        { "progress", required_argument, NULL, OPT_PROGRESS },
         { NULL, 0, NULL, 0 },
     };
     struct work_args a;
+    struct config cfg;
     const char *bad = NULL;
+    enum payq_err err;
     int opt;
 
     memset(&a, 0, sizeof(a));
@@ -474,5 +550,9 @@ int cmd_work(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
     if (a.settings.policy.backoff_cap_ms < a.settings.policy.backoff_base_ms)
         return cli_usage_error(cli, "--backoff-cap is below --backoff-base");
-    return cli_run_with_db(cli, CLI_SCHEMA_CURRENT, work, &a);
+    err = cli_configure(cli, &cfg);
+    if (err == PAYQ_OK)
+        err = work(cli, &cfg, &a);
+    config_cleanup(&cfg);
+    return cli_exit_code(err);
 }

@@ -333,8 +333,13 @@ create table attempts (
 create unique index attempts_one_live_per_job on attempts (job_id)
     where outcome in ('open', 'pending', 'unknown', 'succeeded');
 
--- Attempts of a payment.
-create index attempts_job_id_idx on attempts (job_id);
+-- Attempts of a payment are found through attempts_job_attempt_no_unique,
+-- whose first column is job_id: no index of their own, one less to
+-- maintain on every change of an attempt's outcome.
+
+-- Open attempts that keep failing to leave payq, for payq status.
+create index attempts_unsent_idx on attempts (job_id)
+    where outcome = 'open' and unsent_count > 0;
 
 -- Match provider transaction ids (callbacks, reconciliation).
 create index attempts_provider_txn_id_idx on attempts (provider_txn_id);
@@ -413,20 +418,25 @@ create table callbacks (
     note text
 );
 
--- Callbacks of an attempt.
-create index callbacks_attempt_id_idx on callbacks (attempt_id);
-
+-- Callbacks of an attempt are found through their job (callbacks are
+-- few per job), so attempt_id has no index: every index here costs each
+-- callback on the receiver's hot path.
 -- Callbacks of a payment.
 create index callbacks_job_id_idx on callbacks (job_id);
 
 -- Match callbacks by our transaction id.
 create index callbacks_request_txn_id_idx on callbacks (request_txn_id);
 
--- Callbacks by time received.
-create index callbacks_received_at_idx on callbacks (received_at);
+-- Callbacks by time received. Rows arrive in time order, so a block
+-- range index serves reports by day at a fraction of a b-tree's upkeep.
+create index callbacks_received_at_idx on callbacks
+    using brin (received_at);
 
 comment on table callbacks is
     'Every status notification the provider sent us, exactly as received, '
+    unsent_count integer not null default 0
+        constraint attempts_unsent_count_nonnegative
+        check (unsent_count >= 0),
     'and what we did with it.';
 comment on column callbacks.id is
     'Callback number.';
@@ -477,6 +487,10 @@ create table import_errors (
     line_no integer not null
         constraint import_errors_line_no_positive check (line_no > 0),
     column_name text,
+comment on column attempts.unsent_count is
+    'How many tries in a row of this transaction id never reached the '
+    'provider (no connection, or refused at the door); 0 once one '
+    'reaches it.';
     raw_text text not null
         constraint import_errors_raw_text_size
         check (octet_length(raw_text) <= 65536),
@@ -674,21 +688,30 @@ comment on column workers.stopping is
 -- pool_pauses
 -- ---------------------------------------------------------------------------
 
--- Why sending is paused for all payments or one kind.
+-- Why one worker process paused sending, for all payments or one kind.
+-- Each process owns its rows; they go with its workers row.
 create table pool_pauses (
-    scope text
-        constraint pool_pauses_pkey primary key
+    worker_id text not null
+        constraint pool_pauses_worker_id_fkey references workers (id)
+        on delete cascade,
+    scope text not null
         constraint pool_pauses_scope_valid
         check (scope in ('all', 'pay', 'deposit')),
     reason text not null,
     code text,
     since timestamptz not null default now(),
-    recheck_at timestamptz
+    recheck_at timestamptz,
+    -- A process pauses a scope once.
+    constraint pool_pauses_pkey primary key (worker_id, scope)
 );
 
 comment on table pool_pauses is
-    'Sending is paused while a row exists here: for all payments, or only '
-    'collections (pay) or payouts (deposit).';
+    'A worker process has paused sending while a row exists here: for all '
+    'payments, or only collections (pay) or payouts (deposit). Each '
+    'process finds and lifts its own pauses; rows of a process that '
+    'stopped go with it.';
+comment on column pool_pauses.worker_id is
+    'The worker process that paused (see workers).';
 comment on column pool_pauses.scope is
     'What is paused: all, pay (collections) or deposit (payouts).';
 comment on column pool_pauses.reason is

@@ -42,12 +42,17 @@ static const char NEW_ATTEMPTS_SQL[] =
     " select id, attempt_count, $2 || '-' || id || '-' || attempt_count"
     " from fresh returning job_id";
 
-/* What the worker needs to send each claimed job's open attempt. */
+/*
+ * What the worker needs to send each claimed job's open attempt. The
+ * attempt may be live when a send of it may have arrived, or a worker
+ * died holding it (the reaper counted a probe).
+ */
 static const char CLAIMED_SQL[] =
     "select j.id, j.batch_id, j.kind, j.phone, j.amount,"
     " j.withdraw_charge, coalesce(j.reason, ''),"
     " coalesce(j.depositor_name, ''), j.reference, a.id, a.attempt_no,"
-    " a.request_txn_id, j.probe_count"
+    " a.request_txn_id, j.probe_count, a.unsent_count,"
+    " a.send_count > 0 or j.probe_count > 0"
     " from jobs j join attempts a on a.job_id = j.id"
     " and a.outcome = 'open'"
     " where j.id = any($1::bigint[]) order by j.run_at, j.id";
@@ -77,12 +82,41 @@ static void ids_literal(const PGresult *res, char *out, size_t size)
         snprintf(out + n, size - n, "}");
 }
 
+/*
+ * db_result_check(), except that a lost connection is only returned: the
+ * caller reports the outage once (claim.h).
+ */
+static enum payq_err check(PGconn *conn, const PGresult *res,
+                           const char *what)
+{
+    ExecStatusType status = res != NULL ? PQresultStatus(res)
+                                        : PGRES_FATAL_ERROR;
+
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        return PAYQ_OK;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        log_debug("database connection lost", LOG_STR("doing", what));
+        return PAYQ_ERR_DB_CONNECT;
+    }
+    return db_result_check(conn, res, what);
+}
+
+/* A statement without parameters or rows (begin, commit), as check(). */
+static enum payq_err run(PGconn *conn, const char *sql, const char *what)
+{
+    PGresult *res = PQexec(conn, sql);
+    enum payq_err err = check(conn, res, what);
+
+    PQclear(res);
+    return err;
+}
+
 static enum payq_err exec(PGconn *conn, const char *sql, int n,
                           const char *const *params, const char *what,
                           PGresult **out)
 {
     PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-    enum payq_err err = db_result_check(conn, res, what);
+    enum payq_err err = check(conn, res, what);
 
     if (err == PAYQ_OK && out != NULL)
         *out = res;
@@ -119,8 +153,9 @@ static void fill_job(const PGresult *res, int row, const PGresult *fresh,
     job->attempt_no = (int)cell_ll(res, row, 10);
     cell_copy(res, row, 11, job->txn_id, sizeof(job->txn_id));
     job->probe_count = (int)cell_ll(res, row, 12);
-    /* An attempt from an earlier claim may have been sent: a probe. */
+    job->unsent_count = (int)cell_ll(res, row, 13);
     job->resend = !id_in(fresh, PQgetvalue(res, row, 0));
+    job->live = job->resend && strcmp(PQgetvalue(res, row, 14), "t") == 0;
 }
 
 /* Everything between BEGIN and COMMIT of a claim. */
@@ -175,12 +210,12 @@ enum payq_err queue_claim(PGconn *conn, const struct queue_claim_opts *opts,
         return PAYQ_ERR_USAGE;
     if (!opts->pay && !opts->deposit)
         return PAYQ_OK;
-    err = db_exec(conn, "begin", "begin a claim");
+    err = run(conn, "begin", "begin a claim");
     if (err != PAYQ_OK)
         return err;
     err = claim_in_tx(conn, opts, jobs, n);
     if (err == PAYQ_OK)
-        err = db_exec(conn, "commit", "commit a claim");
+        err = run(conn, "commit", "commit a claim");
     if (err != PAYQ_OK) {
         *n = 0;
         if (PQstatus(conn) == CONNECTION_OK)
@@ -193,7 +228,8 @@ enum payq_err queue_claim(PGconn *conn, const struct queue_claim_opts *opts,
  * Job transitions after a send. Each applies only while the job is still
  * running under this owner's lease ($1 job, $2 owner); parameters: $3
  * code, $4 message, $5 provider transaction id, $6 provider reference,
- * $7 seconds (a delay, or the callback timeout).
+ * $7 seconds (a delay, or the callback timeout), $8 1 when the try
+ * counts as a probe, else 0.
  */
 #define JOB_GUARD " where id = $1 and state = 'running' and lease_owner = $2"
 #define JOB_COMMON                                                        \
@@ -220,6 +256,7 @@ static const struct {
         "update jobs set state = 'queued', run_at = now() +"
         " make_interval(secs => $7::double precision),"
         " probe_count = probe_count + $8::int," JOB_COMMON JOB_GUARD, 8 },
+    /* A first send refused: its attempt is closed, the next is fresh. */
     [QUEUE_RESULT_NOT_EXECUTED] = {
         "update jobs set state = 'queued', run_at = now() +"
         " make_interval(secs => $7::double precision), probe_count = 0,"
@@ -234,6 +271,14 @@ static const struct {
         " lease_expires_at = null" JOB_GUARD, 2 },
 };
 
+/*
+ * A probe refused for a system reason: queued again with its attempt
+ * still open; it tells nothing about the id, so no probe is counted.
+ */
+static const char JOB_PROBE_REFUSED_SQL[] =
+    "update jobs set state = 'queued', run_at = now() +"
+    " make_interval(secs => $7::double precision)," JOB_COMMON JOB_GUARD;
+
 /* RETRY past its probes: a person (or a late callback) settles it. */
 static const char JOB_GIVE_UP_SQL[] =
     "update jobs set state = 'unknown', probe_count = probe_count + 1,"
@@ -241,13 +286,16 @@ static const char JOB_GIVE_UP_SQL[] =
 
 /*
  * The attempt's side ($1 attempt): its new outcome ($9), what was sent
- * and answered. Only an attempt still open changes.
+ * ($8: 1 when it may have arrived) and answered. Only an attempt still
+ * open changes.
  */
 static const char ATTEMPT_SQL[] =
     "update attempts set outcome = $9,"
     " finished_at = case when $9 in ('succeeded', 'failed',"
     " 'not_executed') then now() end,"
     " send_count = send_count + $8::int,"
+    " unsent_count = case when $8::int > 0 then 0"
+    " else unsent_count + 1 end,"
     " first_sent_at = case when $8::int > 0"
     " then coalesce(first_sent_at, now()) else first_sent_at end,"
     " last_sent_at = case when $8::int > 0 then now()"
@@ -276,11 +324,49 @@ static void seconds_text(long long ms, char *out, size_t size)
     snprintf(out, size, "%lld.%03lld", ms / 1000, ms % 1000);
 }
 
+static bool is_probe(const struct queue_result *res)
+{
+    return res->kind == QUEUE_RESULT_RETRY &&
+           (res->sent || res->counts_as_probe);
+}
+
 static bool gives_up(const struct queue_job *job,
                      const struct queue_result *res)
 {
-    return res->kind == QUEUE_RESULT_RETRY && res->sent &&
-           job->probe_count + 1 > res->max_probes;
+    return is_probe(res) && job->probe_count + 1 > res->max_probes;
+}
+
+/* The job's statement for res, and how many parameters it takes. */
+static const char *job_statement(const struct queue_job *job,
+                                 const struct queue_result *res, int *n)
+{
+    if (gives_up(job, res)) {
+        *n = 6;
+        return JOB_GIVE_UP_SQL;
+    }
+    if (res->kind == QUEUE_RESULT_NOT_EXECUTED && job->resend) {
+        *n = 7;
+        return JOB_PROBE_REFUSED_SQL;
+    }
+    *n = job_sql[res->kind].nparams;
+    return job_sql[res->kind].sql;
+}
+
+/*
+ * The attempt's new outcome, or NULL to leave it untouched. Only an
+ * attempt made by this claim may be closed as not executed: one from an
+ * earlier claim may have been sent then, whatever this claim saw.
+ */
+static const char *attempt_outcome_of(const struct queue_job *job,
+                                      const struct queue_result *res)
+{
+    if (gives_up(job, res))
+        return "unknown";
+    if (res->kind == QUEUE_RESULT_RELEASE && !job->resend)
+        return "not_executed"; /* released before its first send */
+    if (res->kind == QUEUE_RESULT_NOT_EXECUTED && job->resend)
+        return "open"; /* probed again later, same id */
+    return attempt_outcome[res->kind];
 }
 
 /* The job's transition; *applied is false when the lease was lost. */
@@ -293,9 +379,8 @@ static enum payq_err record_job(PGconn *conn, const char *owner,
     char secs[32];
     const char *p[8];
     PGresult *out = NULL;
-    bool give_up = gives_up(job, res);
-    const char *sql = give_up ? JOB_GIVE_UP_SQL : job_sql[res->kind].sql;
-    int n = give_up ? 6 : job_sql[res->kind].nparams;
+    int n = 0;
+    const char *sql = job_statement(job, res, &n);
     enum payq_err err;
 
     snprintf(id, sizeof(id), "%lld", job->id);
@@ -310,7 +395,7 @@ static enum payq_err record_job(PGconn *conn, const char *owner,
     p[4] = res->provider_txn_id;
     p[5] = res->reference_no;
     p[6] = secs;
-    p[7] = res->sent ? "1" : "0";
+    p[7] = is_probe(res) ? "1" : "0";
     err = exec(conn, sql, n, p, "record the job's outcome", &out);
     if (err == PAYQ_OK)
         *applied = strcmp(PQcmdTuples(out), "1") == 0;
@@ -325,14 +410,7 @@ static enum payq_err record_attempt(PGconn *conn,
     char id[24];
     char status[16];
     char duration[24];
-    const char *outcome = gives_up(job, res) ? "unknown"
-                                             : attempt_outcome[res->kind];
-
-    /* Released before its first send: provably never sent, so closed.
-     * An open attempt then always means "may have been sent", which a
-     * cancelled batch still probes. */
-    if (res->kind == QUEUE_RESULT_RELEASE && !job->resend)
-        outcome = "not_executed";
+    const char *outcome = attempt_outcome_of(job, res);
     const char *p[9];
     struct buf body;
     enum payq_err err;
@@ -395,24 +473,53 @@ enum payq_err queue_record(PGconn *conn, const char *owner,
     *out = QUEUE_RECORD_LOST;
     if ((unsigned)res->kind > QUEUE_RESULT_RELEASE)
         return PAYQ_ERR_USAGE;
-    err = db_exec(conn, "begin", "begin recording an outcome");
+    err = run(conn, "begin", "begin recording an outcome");
     if (err != PAYQ_OK)
         return err;
     err = record_in_tx(conn, owner, job, res, out);
     if (err == PAYQ_OK)
-        err = db_exec(conn, "commit", "commit an outcome");
+        err = run(conn, "commit", "commit an outcome");
     if (err != PAYQ_OK && PQstatus(conn) == CONNECTION_OK)
         PQclear(PQexec(conn, "rollback"));
     if (*out == QUEUE_RECORD_LOST && err == PAYQ_OK)
-        log_info("job no longer ours; outcome left to its new owner",
-                 LOG_INT("job", job->id), LOG_STR("txn", job->txn_id));
+        log_debug("job no longer ours; outcome left to its new owner",
+                  LOG_INT("job", job->id), LOG_STR("txn", job->txn_id));
     return err;
 }
 
-/* Expired leases go back to the queue; their open attempts stay open. */
+/* A longer hold on a job still running under this owner. */
+static const char RENEW_SQL[] =
+    "update jobs set lease_expires_at = now() + make_interval(secs => $3)"
+    JOB_GUARD;
+
+enum payq_err queue_lease_renew(PGconn *conn, const char *owner,
+                                const struct queue_job *job, int lease_s,
+                                bool *kept)
+{
+    char id[24];
+    char secs[16];
+    const char *p[3] = { id, owner, secs };
+    PGresult *res = NULL;
+    enum payq_err err;
+
+    *kept = false;
+    snprintf(id, sizeof(id), "%lld", job->id);
+    snprintf(secs, sizeof(secs), "%d", lease_s);
+    err = exec(conn, RENEW_SQL, 3, p, "renew a lease", &res);
+    if (err == PAYQ_OK)
+        *kept = strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    return err;
+}
+
+/*
+ * Expired leases go back to the queue; their open attempts stay open,
+ * and the dead worker's try counts as a probe: it may have left.
+ */
 static const char REAP_SQL[] =
     "update jobs set state = 'queued', lease_owner = null,"
-    " lease_expires_at = null, run_at = now()"
+    " lease_expires_at = null, run_at = now(),"
+    " probe_count = probe_count + 1"
     " where state = 'running' and lease_expires_at < now()";
 
 /* Pending past the deadline: unknown, and so is its attempt. */
@@ -428,7 +535,7 @@ static enum payq_err count_rows(PGconn *conn, const char *sql,
                                 const char *what, int *n)
 {
     PGresult *res = PQexec(conn, sql);
-    enum payq_err err = db_result_check(conn, res, what);
+    enum payq_err err = check(conn, res, what);
 
     *n = err == PAYQ_OK ? (int)strtol(PQcmdTuples(res), NULL, 10) : 0;
     PQclear(res);

@@ -10,10 +10,20 @@
  * it, a later claim finds the open attempt and never mints a new id while
  * the old one may be live. No transaction is held across an HTTP call.
  *
+ * An open attempt is closed only on proof that it moved no money: a
+ * definite answer (declined, or succeeded), or a systemic refusal or a
+ * release of an attempt this very claim made, which was never sent
+ * before. A systemic refusal of a probe proves nothing about the earlier
+ * send, so that attempt stays open and is probed again, same id.
+ *
  * Every later write is a guarded transition: it applies only while the
  * job is still running under this worker's lease, so a callback that got
  * there first, or another worker that took over an expired lease, is
  * never overwritten and no state moves backwards.
+ *
+ * A lost connection is returned as PAYQ_ERR_DB_CONNECT and logged at
+ * debug only: the caller reports an outage once, not once per statement
+ * and thread. Other statement failures are logged at error.
  *
  * Threads: every function takes the caller's own connection; one
  * connection per thread.
@@ -48,8 +58,13 @@ struct queue_job {
     long long attempt_id;
     int attempt_no;
     char txn_id[QUEUE_TXN_ID_MAX + 1];  /* the request transaction id */
-    bool resend;     /* the attempt existed before this claim: a probe */
-    int probe_count; /* probes of this attempt so far */
+    bool resend;     /* the attempt existed before this claim */
+    bool live;       /* an earlier send of this id may have reached the
+                      * provider (sent, or held by a worker that died):
+                      * this send is a probe */
+    int probe_count; /* tries of this attempt without a definite answer,
+                      * counted once it may be live */
+    int unsent_count; /* tries in a row that never left this host */
 };
 
 /* Which jobs a claim may take. */
@@ -80,7 +95,8 @@ enum queue_result_kind {
     QUEUE_RESULT_SUCCEEDED,    /* the provider says it is done */
     QUEUE_RESULT_FAILED,       /* declined: final, nothing moved */
     QUEUE_RESULT_RETRY,        /* not sent or ambiguous: same id later */
-    QUEUE_RESULT_NOT_EXECUTED, /* systemic refusal: a new id later */
+    QUEUE_RESULT_NOT_EXECUTED, /* systemic refusal: queued again; a new id
+                                * later, but the same for a probe */
     QUEUE_RESULT_COLLISION,    /* 2400 to a first send: a person looks */
     QUEUE_RESULT_RELEASE,      /* claimed but never started: give back */
 };
@@ -88,6 +104,8 @@ enum queue_result_kind {
 struct queue_result {
     enum queue_result_kind kind;
     bool sent;                  /* the request may have reached them */
+    bool counts_as_probe;       /* RETRY not sent: uses up a probe all
+                                 * the same (the id may be live) */
     int http_status;            /* 0 when there was none */
     const char *code;           /* provider response code, or NULL */
     const char *message;        /* provider message, or NULL */
@@ -103,15 +121,22 @@ struct queue_result {
 /* What queue_record() did to the job. */
 enum queue_record_outcome {
     QUEUE_RECORDED,          /* the transition applied */
-    QUEUE_RECORDED_UNKNOWN,  /* RETRY past max_probes: now unknown */
+    QUEUE_RECORDED_UNKNOWN,  /* RETRY past max_probes: now unknown. A
+                              * RETRY counts as a probe when sent or
+                              * counts_as_probe; one that does not (not
+                              * sent) is retried without limit */
     QUEUE_RECORD_LOST,       /* no longer ours (callback, takeover): no-op */
 };
 
 /*
  * Records what happened to job, in one transaction, guarded by the lease
- * of owner. *out says whether it applied. RELEASE of an attempt made by
- * this very claim closes it as not executed (it never left), so that an
- * open attempt always means one that may have been sent.
+ * of owner. *out says whether it applied. RELEASE or NOT_EXECUTED of an
+ * attempt made by this very claim closes it as not executed (it never
+ * left, or was refused before anything ran); of an attempt from an
+ * earlier claim (job->resend), both leave it open, so that the next
+ * claim probes it with the same id: an open attempt always means one
+ * that may have been sent. A RETRY not sent adds one to the attempt's
+ * unsent_count; anything sent resets it.
  */
 PAYQ_MUST_USE enum payq_err queue_record(PGconn *conn, const char *owner,
                                          const struct queue_job *job,
@@ -119,9 +144,22 @@ PAYQ_MUST_USE enum payq_err queue_record(PGconn *conn, const char *owner,
                                          enum queue_record_outcome *out);
 
 /*
+ * Renews owner's lease on job for lease_s seconds from now, for a worker
+ * about to send a job it has held for a while (waiting for its turn
+ * under --rate or --max-in-flight). *kept is false when the job is no
+ * longer running under owner (taken back, settled by a callback): the
+ * caller must then not send it.
+ */
+PAYQ_MUST_USE enum payq_err queue_lease_renew(PGconn *conn, const char *owner,
+                                              const struct queue_job *job,
+                                              int lease_s, bool *kept);
+
+/*
  * Returns to the queue every running job whose lease has expired (its
  * worker died), keeping its open attempt so the next claim probes it with
- * the same id. *n receives how many.
+ * the same id. The dead worker's try counts as a probe without an answer
+ * (it may have left), which also bounds a job that kills every worker
+ * that takes it. *n receives how many.
  */
 PAYQ_MUST_USE enum payq_err queue_reap_expired(PGconn *conn, int *n);
 

@@ -24,13 +24,25 @@ static const char BATCHES_SQL[] =
     " count(*) filter (where paused_at is not null and cancelled_at is null)"
     " from batches";
 
+/* The live workers' pauses by scope, the earliest reason first. */
 static const char PAUSES_SQL[] =
-    "select scope, reason, extract(epoch from now() - since)::bigint"
-    " from pool_pauses order by scope";
+    "select p.scope, (array_agg(p.reason order by p.since))[1],"
+    " extract(epoch from now() - min(p.since))::bigint, count(*)"
+    " from pool_pauses p join workers w on w.id = p.worker_id"
+    " where not w.stopping"
+    " and w.heartbeat_at > now() - make_interval(secs => $1)"
+    " group by p.scope order by p.scope";
 
 static const char WORKERS_SQL[] =
     "select count(*) from workers where not stopping"
     " and heartbeat_at > now() - make_interval(secs => $1)";
+
+/* Jobs waiting to be sent again because their last try never left. */
+static const char UNSENT_SQL[] =
+    "select count(*), coalesce(max(a.unsent_count), 0)"
+    " from attempts a join jobs j on j.id = a.job_id"
+    " where a.outcome = 'open' and a.unsent_count > 0"
+    " and j.state in ('queued', 'running')";
 
 static long long cell(const PGresult *res, int row, int col)
 {
@@ -95,14 +107,27 @@ static enum payq_err read_scalars(PGconn *conn, struct queue_status *st)
     if (err == PAYQ_OK)
         st->live_workers = cell(res, 0, 0);
     PQclear(res);
+    if (err != PAYQ_OK)
+        return err;
+
+    err = query(conn, UNSENT_SQL, NULL, "count jobs not sent", &res);
+    if (err == PAYQ_OK) {
+        st->unsent_jobs = cell(res, 0, 0);
+        st->unsent_tries = cell(res, 0, 1);
+    }
+    PQclear(res);
     return err;
 }
 
 static enum payq_err read_pauses(PGconn *conn, struct queue_status *st)
 {
     PGresult *res;
-    enum payq_err err = query(conn, PAUSES_SQL, NULL, "read pauses", &res);
+    char live_s[16];
+    enum payq_err err;
     int i;
+
+    snprintf(live_s, sizeof(live_s), "%d", QUEUE_WORKER_LIVE_S);
+    err = query(conn, PAUSES_SQL, live_s, "read pauses", &res);
 
     for (i = 0; err == PAYQ_OK && i < PQntuples(res) &&
                 i < QUEUE_STATUS_PAUSES_MAX; i++) {
@@ -111,6 +136,7 @@ static enum payq_err read_pauses(PGconn *conn, struct queue_status *st)
         snprintf(p->scope, sizeof(p->scope), "%s", PQgetvalue(res, i, 0));
         snprintf(p->reason, sizeof(p->reason), "%s", PQgetvalue(res, i, 1));
         p->age_s = cell(res, i, 2);
+        p->workers = cell(res, i, 3);
         st->pause_count++;
     }
     PQclear(res);
@@ -174,8 +200,15 @@ void queue_status_write(const struct queue_status *st, FILE *out)
     if (st->pause_count == 0)
         fprintf(out, "pool: not paused\n");
     for (i = 0; i < st->pause_count; i++)
-        fprintf(out, "pool: %s paused for %lld s: %s\n",
+        fprintf(out, "pool: %s paused for %lld s by %lld of %lld live "
+                     "workers: %s\n",
                 st->pauses[i].scope, st->pauses[i].age_s,
+                st->pauses[i].workers, st->live_workers,
                 st->pauses[i].reason);
+    if (st->unsent_jobs > 0)
+        fprintf(out, "not sent: %lld jobs could not reach the provider "
+                     "on their last try (up to %lld tries in a row); "
+                     "they are sent again, same id\n",
+                st->unsent_jobs, st->unsent_tries);
     fprintf(out, "workers: %lld live\n", st->live_workers);
 }

@@ -451,7 +451,8 @@ static enum payq_err resolve_payment(const struct upstream_client *c,
     if (out->kind == JOB_KIND_PAY && out->callback_url == NULL)
         out->callback_url = c->callback_url;
     if (out->kind == JOB_KIND_PAY && out->callback_url == NULL) {
-        log_error("cannot send a collection without a callback URL: set "
+        /* Per job: the caller reports the condition once. */
+        log_debug("cannot send a collection without a callback URL: set "
                   "PAYQ_CALLBACK_URL",
                   LOG_STR("txn", pay->request_txn_id));
         return PAYQ_ERR_CONFIG;
@@ -474,8 +475,8 @@ enum payq_err upstream_client_send(struct upstream_client *client,
         err = upstream_request_payment(&p, client->creds, client->deposit_phone,
                                        body, sizeof(body), &len);
     if (err != PAYQ_OK) {
-        log_warn("payment not sent: its request cannot be written",
-                 LOG_STR("txn", pay->request_txn_id), LOG_ERR(err));
+        log_debug("payment not sent: its request cannot be written",
+                  LOG_STR("txn", pay->request_txn_id), LOG_ERR(err));
         goto out;
     }
     log_debug("sending to provider", LOG_STR("endpoint", endpoint_name(p.kind)),

@@ -260,21 +260,40 @@ static enum payq_err load_ca_file(struct upstream_config *cfg)
     return cfg->ca_file != NULL ? PAYQ_OK : PAYQ_ERR_NOMEM;
 }
 
-/* True when url parses as an absolute http or https URL. */
-static bool url_is_http(const char *url)
+/*
+ * Why url cannot be the base of callback URLs, or NULL when it can. The
+ * receiver's path and token are appended to it (callback/token.h), so it
+ * must be an absolute http or https URL with nothing after its path: a
+ * query or fragment would swallow the token, and so would any character
+ * that needs escaping.
+ */
+static const char *callback_url_problem(const char *url)
 {
     CURLU *u = curl_url();
     char *scheme = NULL;
-    bool ok = false;
+    const char *problem = "it is not an absolute http or https URL";
+    size_t i;
 
-    if (u != NULL && strlen(url) <= UPSTREAM_URL_MAX &&
-        curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK)
-        ok =
-            strcasecmp(scheme, "https") == 0 || strcasecmp(scheme, "http") == 0;
+    if (u == NULL || strlen(url) > UPSTREAM_URL_MAX ||
+        curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcasecmp(scheme, "https") != 0 && strcasecmp(scheme, "http") != 0))
+        goto out;
+    problem = "it has a query or a fragment, which would hide the token "
+              "appended to its path";
+    if (url_has(u, CURLUPART_QUERY) || url_has(u, CURLUPART_FRAGMENT) ||
+        strpbrk(url, "?#") != NULL)
+        goto out;
+    problem = "it holds a space, a control or a non-ASCII character";
+    for (i = 0; url[i] != '\0'; i++)
+        if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7F)
+            goto out;
+    problem = NULL;
+
+out:
     curl_free(scheme);
     curl_url_cleanup(u);
-    return ok;
+    return problem;
 }
 
 /*
@@ -285,12 +304,15 @@ static bool url_is_http(const char *url)
 static enum payq_err load_callback_url(struct upstream_config *cfg)
 {
     const char *url = env_nonempty("PAYQ_CALLBACK_URL");
+    const char *problem;
 
     if (url == NULL)
         return PAYQ_OK;
-    if (!url_is_http(url)) {
-        log_error("PAYQ_CALLBACK_URL is not an http or https URL",
-                  LOG_STR("setting", "PAYQ_CALLBACK_URL"));
+    problem = callback_url_problem(url);
+    if (problem != NULL) {
+        log_error("PAYQ_CALLBACK_URL cannot carry callback tokens",
+                  LOG_STR("setting", "PAYQ_CALLBACK_URL"),
+                  LOG_STR("reason", problem));
         return PAYQ_ERR_CONFIG;
     }
     mem_free_secret(cfg->callback_url);

@@ -2,6 +2,11 @@
  * Connections that come back. A pool thread never exits over a database
  * outage: it waits, with backoff, and carries on where it was, so a
  * result obtained while the database was away is written when it returns.
+ *
+ * An outage is one condition of the process, not of each thread: the
+ * first thread to try (db_reporting) logs the failure at warn, the
+ * others at debug; the first to get through logs the return. A failed
+ * statement on a lost connection is not logged at all.
  */
 #include <stdatomic.h>
 
@@ -21,19 +26,86 @@ bool worker_db_lost(PGconn *conn, enum payq_err err)
            PQstatus(conn) != CONNECTION_OK;
 }
 
-/* One try. Drops a broken connection first. */
-static enum payq_err try_open(struct worker_pool *pool,
-                              const char *component, int tries,
-                              PGconn **conn)
+enum payq_err worker_db_check(PGconn *conn, const PGresult *res,
+                              const char *what)
 {
-    /* The reason once, at the start of an outage; then only at debug. */
-    enum log_level level = tries == 0 ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG;
+    ExecStatusType status = res != NULL ? PQresultStatus(res)
+                                        : PGRES_FATAL_ERROR;
+
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        return PAYQ_OK;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        log_debug("database connection lost", LOG_STR("doing", what));
+        return PAYQ_ERR_DB_CONNECT;
+    }
+    return db_result_check(conn, res, what);
+}
+
+enum payq_err worker_db_exec(PGconn *conn, const char *sql, const char *what)
+{
+    PGresult *res = PQexec(conn, sql);
+    enum payq_err err = worker_db_check(conn, res, what);
+
+    PQclear(res);
+    return err;
+}
+
+/* Whether this thread's next try is the one that reports an outage. */
+static bool take_report(struct worker_pool *pool)
+{
+    bool mine;
+
+    pthread_mutex_lock(&pool->lock);
+    mine = !pool->db_down && !pool->db_reporting;
+    if (mine)
+        pool->db_reporting = true;
+    pthread_mutex_unlock(&pool->lock);
+    return mine;
+}
+
+/* After a try: the outage begins on a failure, ends on a success. */
+static void after_try(struct worker_pool *pool, const char *component,
+                      bool reported, bool ok)
+{
+    bool began = false;
+    bool ended = false;
+
+    pthread_mutex_lock(&pool->lock);
+    if (reported)
+        pool->db_reporting = false;
+    if (!ok && !pool->db_down)
+        began = pool->db_down = true;
+    else if (ok && pool->db_down) {
+        pool->db_down = false;
+        ended = true;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (began)
+        worker_metrics_set_db_up(pool->metrics, false);
+    if (ok)
+        worker_metrics_set_db_up(pool->metrics, true);
+    if (ended)
+        log_info("database connection back", LOG_STR("thread", component));
+    if (ok)
+        atomic_store(&pool->db_ready, true);
+}
+
+bool worker_db_try(struct worker_pool *pool, const char *component,
+                   PGconn **conn)
+{
+    bool reported;
+    bool ok;
 
     if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK)
-        return PAYQ_OK;
+        return true;
     db_conn_close(*conn);
     *conn = NULL;
-    return db_conn_open_at(pool->cfg, component, level, conn);
+    reported = take_report(pool);
+    ok = db_conn_open_at(pool->cfg, component,
+                         reported ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG,
+                         conn) == PAYQ_OK;
+    after_try(pool, component, reported, ok);
+    return ok;
 }
 
 enum payq_err worker_db_ensure(struct worker_pool *pool,
@@ -41,26 +113,18 @@ enum payq_err worker_db_ensure(struct worker_pool *pool,
                                enum worker_stop until)
 {
     uint64_t rng = backoff_seed();
-    bool was_down = *conn != NULL && PQstatus(*conn) != CONNECTION_OK;
     int tries = 0;
 
-    while (try_open(pool, component, tries, conn) != PAYQ_OK) {
+    while (!worker_db_try(pool, component, conn)) {
         long long wait = RECONNECT_BASE_MS / 2 +
                          backoff_delay_ms(RECONNECT_BASE_MS,
-                                          RECONNECT_CAP_MS, tries, &rng);
+                                          RECONNECT_CAP_MS, tries++, &rng);
 
-        if (tries++ == 0) {
-            worker_metrics_set_db_up(pool->metrics, false);
-            log_warn("database unreachable; retrying with backoff",
-                     LOG_STR("thread", component));
-        }
         if (worker_sleep(pool, wait, until, false) >= until)
             return PAYQ_ERR_INTERRUPTED;
     }
-    if (tries > 0 || was_down)
-        log_info("database connection back", LOG_STR("thread", component),
-                 LOG_INT("tries", tries));
-    worker_metrics_set_db_up(pool->metrics, true);
-    atomic_store(&pool->db_ready, true);
+    if (tries > 0)
+        log_debug("database connection re-opened",
+                  LOG_STR("thread", component), LOG_INT("tries", tries));
     return PAYQ_OK;
 }

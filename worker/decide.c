@@ -41,14 +41,39 @@ static enum worker_action action_for(const struct upstream_result *r)
     }
 }
 
+int worker_retry_exponent(const struct queue_job *job)
+{
+    return job->probe_count > job->unsent_count ? job->probe_count
+                                                : job->unsent_count;
+}
+
+static long long backoff_for(const struct queue_job *job,
+                             const struct worker_policy *p, uint64_t *rng)
+{
+    return backoff_delay_ms(p->backoff_base_ms, p->backoff_cap_ms,
+                            worker_retry_exponent(job), rng);
+}
+
 static long long retry_delay_ms(const struct queue_job *job,
                                 const struct upstream_result *r,
                                 const struct worker_policy *p, uint64_t *rng)
 {
     if (r->cls == UPSTREAM_CLASS_THROTTLED && r->retry_after_s > 0)
         return r->retry_after_s * 1000;
-    return backoff_delay_ms(p->backoff_base_ms, p->backoff_cap_ms,
-                            job->probe_count, rng);
+    return backoff_for(job, p, rng);
+}
+
+/* Why a pause, for its one log line and for payq status. */
+static void pause_reason(const struct queue_job *job,
+                         const struct upstream_result *r,
+                         struct worker_decision *d)
+{
+    d->why = r->message[0] != '\0' ? r->message
+             : r->reason != NULL   ? r->reason
+                                   : "refused";
+    d->code = r->code;
+    d->short_float = job->kind == JOB_KIND_DEPOSIT &&
+                     strcmp(r->code, "1005") == 0;
 }
 
 void worker_decide(const struct queue_job *job,
@@ -64,6 +89,8 @@ void worker_decide(const struct queue_job *job,
     memset(d, 0, sizeof(*d));
     q->kind = by_class[cls].kind;
     q->sent = by_class[cls].sent;
+    /* A live id that cannot be reached is a probe without an answer. */
+    q->counts_as_probe = cls == UPSTREAM_CLASS_NOT_SENT && job->live;
     q->http_status = (int)r->http_status;
     q->code = or_null(r->code);
     q->message = or_null(r->message);
@@ -78,6 +105,44 @@ void worker_decide(const struct queue_job *job,
     else if (q->kind == QUEUE_RESULT_NOT_EXECUTED)
         q->delay_ms = policy->systemic_delay_ms;
     d->action = action_for(r);
+    d->why = "";
+    d->code = "";
+    if (d->action == WORKER_ACTION_PAUSE_ALL ||
+        d->action == WORKER_ACTION_PAUSE_KIND)
+        pause_reason(job, r, d);
     if (d->action == WORKER_ACTION_SLOW_DOWN)
         d->slow_down_s = r->retry_after_s > 0 ? r->retry_after_s : 1;
+}
+
+void worker_decide_refused(const struct queue_job *job, enum payq_err err,
+                           const struct worker_policy *policy,
+                           uint64_t *rng, struct worker_decision *d)
+{
+    struct queue_result *q = &d->result;
+    bool unwritable = err == PAYQ_ERR_DATA || err == PAYQ_ERR_TOO_LARGE;
+
+    memset(d, 0, sizeof(*d));
+    d->action = WORKER_ACTION_NONE;
+    d->why = "";
+    d->code = "";
+    q->sent = false;
+    q->max_probes = policy->max_probes;
+    q->message = "payq could not write this payment as a request "
+                 "(invalid field); nothing was sent";
+    if (unwritable && !job->live) {
+        /* The row passed import but not the request rules: final. */
+        q->kind = QUEUE_RESULT_FAILED;
+        return;
+    }
+    /* Later, same id. A live id that cannot be asked uses up probes. */
+    q->kind = QUEUE_RESULT_RETRY;
+    q->counts_as_probe = job->live;
+    q->delay_ms = backoff_for(job, policy, rng);
+    if (!unwritable)
+        q->message = NULL;
+    if (err == PAYQ_ERR_CONFIG) {
+        d->action = WORKER_ACTION_PAUSE_KIND;
+        d->why = "no callback URL with its token for collections: check "
+                 "PAYQ_CALLBACK_URL and PAYQ_CALLBACK_SECRET";
+    }
 }

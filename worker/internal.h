@@ -90,6 +90,10 @@ struct worker_pool {
     int max_in_flight;
     struct worker_pause pauses[WORKER_SCOPE_COUNT];
     struct worker_float float_cache;
+    bool unreachable;           /* the last request did not leave */
+    long long unsent_tries;     /* requests not sent since it began */
+    bool db_down;               /* an outage began and has not ended */
+    bool db_reporting;          /* a thread's try will log the outage */
 
     struct ratelimit *rate;
     struct worker_metrics *metrics;
@@ -138,15 +142,36 @@ enum worker_stop worker_wait_work(struct worker_pool *pool, long long ms,
  * A connection that comes back: opens it when closed or broken, waiting
  * with backoff (1 s doubling to 30 s) between tries, until it opens or
  * the stop level reaches `until`. Returns PAYQ_OK with *conn open, or
- * PAYQ_ERR_INTERRUPTED. Logs the outage once and the return once.
+ * PAYQ_ERR_INTERRUPTED. An outage is logged once for the whole process
+ * (the first failed try, at warn, with libpq's reason) and its end once
+ * (info), whatever the number of threads waiting.
  */
 PAYQ_MUST_USE enum payq_err worker_db_ensure(struct worker_pool *pool,
                                              const char *component,
                                              PGconn **conn,
                                              enum worker_stop until);
 
+/*
+ * One try of worker_db_ensure(), for a thread that must not block:
+ * true when *conn is open (now or already).
+ */
+bool worker_db_try(struct worker_pool *pool, const char *component,
+                   PGconn **conn);
+
 /* True when err says the connection is gone (reconnect, then retry). */
 bool worker_db_lost(PGconn *conn, enum payq_err err);
+
+/*
+ * db_result_check() for the pool's statements, except that a lost
+ * connection is not logged (the outage is, once): PAYQ_ERR_DB_CONNECT.
+ */
+PAYQ_MUST_USE enum payq_err worker_db_check(PGconn *conn,
+                                            const PGresult *res,
+                                            const char *what);
+
+/* Runs sql (no parameters, no rows) and checks it as worker_db_check(). */
+PAYQ_MUST_USE enum payq_err worker_db_exec(PGconn *conn, const char *sql,
+                                           const char *what);
 
 /* Thread bodies. arg is the pool. */
 void *worker_send_main(void *arg);

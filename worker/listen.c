@@ -15,8 +15,8 @@ enum { WAIT_MS = 500 }; /* how often the stop level is looked at */
 
 static bool start_listening(PGconn *conn)
 {
-    return db_exec(conn, "listen " QUEUE_NOTIFY_CHANNEL,
-                   "listen for new work") == PAYQ_OK;
+    return worker_db_exec(conn, "listen " QUEUE_NOTIFY_CHANNEL,
+                          "listen for new work") == PAYQ_OK;
 }
 
 /* Waits for input; true when notifications arrived. Breaks on loss. */

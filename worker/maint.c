@@ -6,8 +6,8 @@
  *   every 5 s      heartbeat in `workers`; expired leases back to the
  *                  queue (their open attempts are probed, same id);
  *                  pending jobs past their callback deadline to unknown;
- *   every 10 s     the jobs snapshot for /metrics and, while there is
- *                  work, one progress line.
+ *   every 10 s     (--progress) the jobs snapshot for /metrics and,
+ *                  while there is work, one progress line.
  *
  * Every process runs it: the statements are idempotent, so several
  * pools sharing a database need no leader.
@@ -25,7 +25,6 @@
 enum {
     TICK_MS = 1000,
     HOUSEKEEPING_MS = 5000,
-    PROGRESS_MS = 10000,
 };
 
 static const char HEARTBEAT_SQL[] =
@@ -68,7 +67,7 @@ static enum payq_err heartbeat(struct maint *m)
                                                           : "false";
     res = PQexecParams(m->conn, HEARTBEAT_SQL, 4, NULL, params, NULL, NULL,
                        0);
-    err = db_result_check(m->conn, res, "record the heartbeat");
+    err = worker_db_check(m->conn, res, "record the heartbeat");
     PQclear(res);
     return err;
 }
@@ -87,15 +86,15 @@ static void housekeeping(struct maint *m)
         worker_wake_all(m->pool);
     if (queue_expire_pending(m->conn, &expired) != PAYQ_OK)
         return;
-    if (db_exec(m->conn, STALE_WORKERS_SQL, "forget long-dead workers") !=
-        PAYQ_OK)
+    if (worker_db_exec(m->conn, STALE_WORKERS_SQL,
+                       "forget long-dead workers") != PAYQ_OK)
         return;
 }
 
 static bool read_counts(struct maint *m)
 {
     PGresult *res = PQexec(m->conn, COUNTS_SQL);
-    bool ok = db_result_check(m->conn, res, "count jobs") == PAYQ_OK;
+    bool ok = worker_db_check(m->conn, res, "count jobs") == PAYQ_OK;
     int i;
 
     memset(m->counts, 0, sizeof(m->counts));
@@ -118,12 +117,13 @@ static long long by_state(const struct maint *m, enum job_state state)
            m->counts[JOB_KIND_DEPOSIT][state];
 }
 
-/* One line per 10 s while something moves; silence when idle. */
+/* One line per interval while something moves; silence when idle. */
 static void progress(struct maint *m, long long elapsed_ms)
 {
     long long done = atomic_load(&m->pool->done);
     long long delta = done - m->done_before;
     char status[128];
+    char rate[32];
 
     m->done_before = done;
     if (!read_counts(m))
@@ -132,9 +132,10 @@ static void progress(struct maint *m, long long elapsed_ms)
                             (const long long(*)[JOB_STATE_COUNT])m->counts);
     if (delta == 0 && by_state(m, JOB_STATE_RUNNING) == 0)
         return;
-    log_info("progress",
-             LOG_INT("jobs_per_s", elapsed_ms > 0 ? delta * 1000 / elapsed_ms
-                                                  : 0),
+    snprintf(rate, sizeof(rate), "%.1f",
+             elapsed_ms > 0 ? (double)delta * 1000.0 / (double)elapsed_ms
+                            : 0.0);
+    log_info("progress", LOG_STR("jobs_per_s", rate),
              LOG_INT("outcomes", delta),
              LOG_INT("queued", by_state(m, JOB_STATE_QUEUED)),
              LOG_INT("running", by_state(m, JOB_STATE_RUNNING)),
@@ -155,10 +156,11 @@ static void tick(struct maint *m)
         housekeeping(m);
         m->next_housekeeping = now + HOUSEKEEPING_MS;
     }
+    /* After the heartbeat: a pause row refers to this process's row. */
     worker_pause_maintain(m->pool, m->conn, m->client);
     if (now >= m->next_progress) {
-        progress(m, PROGRESS_MS);
-        m->next_progress = now + PROGRESS_MS;
+        progress(m, m->pool->s.progress_ms);
+        m->next_progress = now + m->pool->s.progress_ms;
     }
 }
 
@@ -169,18 +171,13 @@ static void tick(struct maint *m)
  */
 static bool connected(struct maint *m)
 {
-    if (m->conn != NULL && PQstatus(m->conn) == CONNECTION_OK)
-        return true;
-    db_conn_close(m->conn);
-    m->conn = NULL;
-    if (db_conn_open_at(m->pool->cfg, "maintenance", LOG_LEVEL_DEBUG,
-                        &m->conn) != PAYQ_OK)
-        return false;
-    atomic_store(&m->pool->db_ready, true);
-    return true;
+    return worker_db_try(m->pool, "maintenance", &m->conn);
 }
 
-/* A clean exit takes this process out of the live workers at once. */
+/*
+ * A clean exit takes this process out of the live workers at once, and
+ * its pauses with it (pool_pauses cascades).
+ */
 static void say_goodbye(struct maint *m)
 {
     const char *params[1] = { m->pool->name };
@@ -189,7 +186,7 @@ static void say_goodbye(struct maint *m)
     if (m->conn == NULL || PQstatus(m->conn) != CONNECTION_OK)
         return;
     res = PQexecParams(m->conn, GONE_SQL, 1, NULL, params, NULL, NULL, 0);
-    if (db_result_check(m->conn, res, "remove this worker's row") ==
+    if (worker_db_check(m->conn, res, "remove this worker's row") ==
         PAYQ_OK)
         log_debug("worker row removed", LOG_STR("name", m->pool->name));
     PQclear(res);
@@ -206,7 +203,7 @@ void *worker_maint_main(void *arg)
                                &m.client) != PAYQ_OK)
         log_error("maintenance cannot create its provider client; "
                   "pauses will not be re-checked");
-    m.next_progress = worker_now_ms() + PROGRESS_MS;
+    m.next_progress = worker_now_ms() + pool->s.progress_ms;
     while (worker_stop_level(pool) != WORKER_ABANDON) {
         worker_metrics_beat(pool->metrics);
         if (connected(&m))

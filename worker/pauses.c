@@ -8,7 +8,9 @@
  * re-checks it with backoff: refused access by asking the balance, a
  * short float by comparing the balance with the next payout, anything
  * else by letting the next job try. Each pause is mirrored in the table
- * pool_pauses for `payq status`.
+ * pool_pauses for `payq status`, under this process's name: pauses are
+ * per process, each lifts only its own, and its rows go with its
+ * workers row when it exits (status ignores those of dead processes).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,17 +30,19 @@ static const char NEXT_DEPOSIT_SQL[] =
     " and b.paused_at is null and b.cancelled_at is null"
     " order by j.run_at, j.id limit 1";
 
+/* This process's pause of scope $2 ($1: its workers.id). */
 static const char UPSERT_PAUSE_SQL[] =
-    "insert into pool_pauses (scope, reason, code, since, recheck_at)"
-    " values ($1, $2, nullif($3, ''),"
-    " now() - make_interval(secs => $4::double precision),"
-    " now() + make_interval(secs => $5::double precision))"
-    " on conflict (scope) do update set reason = excluded.reason,"
-    " code = excluded.code, since = excluded.since,"
-    " recheck_at = excluded.recheck_at";
+    "insert into pool_pauses (worker_id, scope, reason, code, since,"
+    " recheck_at) values ($1, $2, $3, nullif($4, ''),"
+    " now() - make_interval(secs => $5::double precision),"
+    " now() + make_interval(secs => $6::double precision))"
+    " on conflict (worker_id, scope) do update set"
+    " reason = excluded.reason, code = excluded.code,"
+    " since = excluded.since, recheck_at = excluded.recheck_at";
 
+/* Lifts this process's pause only; another may still be paused. */
 static const char DELETE_PAUSE_SQL[] =
-    "delete from pool_pauses where scope = $1";
+    "delete from pool_pauses where worker_id = $1 and scope = $2";
 
 enum { RECHECK_MIN_MS = 1000 };
 
@@ -138,7 +142,7 @@ static long long next_deposit_cost(PGconn *conn)
     PGresult *res = PQexec(conn, NEXT_DEPOSIT_SQL);
     long long cost = -2;
 
-    if (db_result_check(conn, res, "find the next payout") == PAYQ_OK)
+    if (worker_db_check(conn, res, "find the next payout") == PAYQ_OK)
         cost = PQntuples(res) == 0 ? -1
                                    : strtoll(PQgetvalue(res, 0, 0), NULL,
                                              10);
@@ -206,7 +210,7 @@ static void store(struct worker_pool *pool, enum worker_scope scope,
     struct worker_pause p;
     char age[32];
     char next[32];
-    const char *params[5];
+    const char *params[6];
     PGresult *res;
     long long now = worker_now_ms();
 
@@ -218,14 +222,15 @@ static void store(struct worker_pool *pool, enum worker_scope scope,
         return;
     snprintf(age, sizeof(age), "%lld", (now - p.since_ms) / 1000);
     snprintf(next, sizeof(next), "%lld", (p.recheck_at_ms - now) / 1000);
-    params[0] = worker_scope_name(scope);
-    params[1] = p.reason;
-    params[2] = p.code;
-    params[3] = age;
-    params[4] = next;
+    params[0] = pool->name;
+    params[1] = worker_scope_name(scope);
+    params[2] = p.reason;
+    params[3] = p.code;
+    params[4] = age;
+    params[5] = next;
     res = PQexecParams(conn, p.on ? UPSERT_PAUSE_SQL : DELETE_PAUSE_SQL,
-                       p.on ? 5 : 1, NULL, params, NULL, NULL, 0);
-    if (db_result_check(conn, res, "record a pause") != PAYQ_OK) {
+                       p.on ? 6 : 2, NULL, params, NULL, NULL, 0);
+    if (worker_db_check(conn, res, "record a pause") != PAYQ_OK) {
         pthread_mutex_lock(&pool->lock);
         pool->pauses[scope].dirty = true; /* try again next round */
         pthread_mutex_unlock(&pool->lock);

@@ -34,6 +34,7 @@ void worker_settings_init(struct worker_settings *s)
     s->poll_ms = 1000;
     s->notify = true;
     s->grace_s = 30;
+    s->progress_ms = 10000;
     s->http_listen = NULL;
     snprintf(s->txn_prefix, sizeof(s->txn_prefix), "%s", "payq");
     s->policy.backoff_base_ms = 5000;
@@ -153,6 +154,7 @@ static enum payq_err check_settings(const struct worker_settings *s,
     }
     if (s->claim_max < 1 || s->claim_max > QUEUE_CLAIM_MAX ||
         s->poll_ms < 10 || s->grace_s < 0 || s->max_in_flight < 0 ||
+        s->progress_ms < 100 ||
         s->rate < 0 || s->policy.max_probes < 0 ||
         s->policy.callback_timeout_s < 1) {
         log_error("worker settings out of range");

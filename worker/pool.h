@@ -32,6 +32,7 @@ struct worker_settings {
     int poll_ms;          /* --poll: idle wait without NOTIFY; 1000 */
     bool notify;          /* LISTEN/NOTIFY; false with --no-listen */
     int grace_s;          /* --grace: in-flight time at shutdown; 30 */
+    int progress_ms;      /* --progress: info line interval; 10000 */
     const char *http_listen; /* --listen ADDR:PORT for /metrics; NULL */
     const char *callback_secret; /* PAYQ_CALLBACK_SECRET: URL tokens */
     char txn_prefix[QUEUE_PREFIX_MAX + 1]; /* PAYQ_TXN_PREFIX */

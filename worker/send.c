@@ -4,7 +4,9 @@
  * The order of one job is the safety argument:
  *   1. the claim commits the attempt and its transaction id;
  *   2. the job is sent only if its lease will outlast the request, no
- *      pause covers its kind and the pool is not stopping;
+ *      pause covers its kind and the pool is not stopping; a job that
+ *      waited long for its turn (--rate, --max-in-flight) has its lease
+ *      renewed first, so that bounded sending never starves;
  *   3. the outcome is recorded under the lease; a database outage is
  *      waited out and the write retried, never dropped for a new send.
  * A job claimed but not started goes back to the queue (released).
@@ -34,6 +36,7 @@ struct sender {
     struct upstream_client *client;
     uint64_t rng;
     long long claimed_ms;          /* when the current claim began */
+    long long leased_ms[QUEUE_CLAIM_MAX]; /* each job's lease began */
     char body[BODY_KEEP + 1];      /* the last answer, NUL-terminated */
     struct queue_job jobs[QUEUE_CLAIM_MAX];
 };
@@ -85,10 +88,11 @@ static void record(struct sender *snd, const struct queue_job *job,
     }
     if (res->kind != QUEUE_RESULT_RELEASE)
         atomic_fetch_add(&pool->done, 1);
+    /* Per job, so debug: payq status and the progress line count them. */
     if (out == QUEUE_RECORDED_UNKNOWN)
-        log_warn("no definite answer after the most probes: job unknown",
-                 LOG_INT("job", job->id), LOG_STR("txn", job->txn_id),
-                 LOG_INT("probes", job->probe_count + 1));
+        log_debug("no definite answer after the most probes: job unknown",
+                  LOG_INT("job", job->id), LOG_STR("txn", job->txn_id),
+                  LOG_INT("probes", job->probe_count + 1));
 }
 
 static void release(struct sender *snd, const struct queue_job *job)
@@ -105,21 +109,38 @@ static void release(struct sender *snd, const struct queue_job *job)
 static bool may_start(struct sender *snd, const struct queue_job *job)
 {
     struct worker_pool *pool = snd->pool;
-    long long used = worker_now_ms() - snd->claimed_ms;
-    long long budget = pool->s.lease_s * 1000LL - WORKER_LEASE_MARGIN_MS -
-                       pool->ucfg->timeout_ms;
     bool pay = false;
     bool deposit = false;
 
     if (worker_stop_level(pool) != WORKER_RUNNING)
         return false;
-    if (used > budget) {
-        log_debug("lease too short to send; released",
-                  LOG_INT("job", job->id));
-        return false;
-    }
     worker_pause_allowed(pool, &pay, &deposit);
     return job->kind == JOB_KIND_PAY ? pay : deposit;
+}
+
+/*
+ * Whether job i's lease outlasts its request by the margin, renewing it
+ * when it does not: it waited for its turn. false when the job is no
+ * longer ours, or the renewal could not be made: release it.
+ */
+static bool lease_left(struct sender *snd, int i)
+{
+    struct worker_pool *pool = snd->pool;
+    long long now = worker_now_ms();
+    long long budget = pool->s.lease_s * 1000LL - WORKER_LEASE_MARGIN_MS -
+                       pool->ucfg->timeout_ms;
+    bool kept = false;
+
+    if (now - snd->leased_ms[i] <= budget)
+        return true;
+    if (queue_lease_renew(snd->conn, snd->owner, &snd->jobs[i],
+                          pool->s.lease_s, &kept) != PAYQ_OK || !kept) {
+        log_debug("lease not renewed; job released",
+                  LOG_INT("job", snd->jobs[i].id));
+        return false;
+    }
+    snd->leased_ms[i] = now;
+    return true;
 }
 
 /* Waits for a place among the requests in flight; false: stopping. */
@@ -179,29 +200,35 @@ static const char *keep_body(struct sender *snd)
     return snd->body;
 }
 
-/* payq itself refused to send: nothing left this host. */
-static void refused_locally(struct sender *snd, const struct queue_job *job,
-                            enum payq_err err, struct worker_decision *d)
+/*
+ * Whether requests reach the provider, as one condition of the whole
+ * process: logged once when they stop reaching it and once when they
+ * reach it again, however many jobs and threads see it meanwhile.
+ */
+static void note_reach(struct worker_pool *pool,
+                       const struct upstream_result *r)
 {
-    struct worker_pool *pool = snd->pool;
+    bool reached = r->cls != UPSTREAM_CLASS_NOT_SENT;
+    bool changed;
+    long long unsent;
 
-    memset(d, 0, sizeof(*d));
-    d->action = WORKER_ACTION_NONE;
-    d->result.sent = false;
-    if (err == PAYQ_ERR_DATA) {
-        /* The row passed import but not the request rules: final. */
-        d->result.kind = QUEUE_RESULT_FAILED;
-        d->result.message = "payq could not write this payment as a "
-                            "request (invalid field); nothing was sent";
-        return;
-    }
-    d->result.kind = QUEUE_RESULT_RETRY;
-    d->result.delay_ms = backoff_delay_ms(pool->s.policy.backoff_base_ms,
-                                          pool->s.policy.backoff_cap_ms, 0,
-                                          &snd->rng);
-    if (err == PAYQ_ERR_CONFIG)
-        worker_pause_set(pool, scope_of(job->kind), false,
-                         "no callback URL: set PAYQ_CALLBACK_URL", "");
+    pthread_mutex_lock(&pool->lock);
+    changed = pool->unreachable == reached;
+    pool->unreachable = !reached;
+    if (!reached)
+        pool->unsent_tries++;
+    unsent = pool->unsent_tries;
+    if (changed && reached)
+        pool->unsent_tries = 0;
+    pthread_mutex_unlock(&pool->lock);
+    if (changed && !reached)
+        log_warn("requests are not reaching the provider; jobs wait and "
+                 "are sent again with the same id, with growing backoff",
+                 LOG_STR("reason", r->reason),
+                 LOG_INT("curl_code", r->curl_code));
+    else if (changed)
+        log_info("requests reach the provider again",
+                 LOG_INT("tries_not_sent", unsent));
 }
 
 static void log_outcome(const struct queue_job *job,
@@ -218,19 +245,27 @@ static void log_outcome(const struct queue_job *job,
 
 /*
  * A collection's own callback URL, with the token that proves a callback
- * genuine (callback/token.h). NULL when there is no base URL: the client
- * then refuses the send and the pool pauses collections.
+ * genuine (callback/token.h). A collection is never sent without it: the
+ * client would fall back to the bare PAYQ_CALLBACK_URL, whose callbacks
+ * the receiver refuses. PAYQ_ERR_CONFIG when it cannot be made (start-up
+ * checks the settings, so this is a second guard).
  */
-static const char *callback_url_of(struct worker_pool *pool,
-                                   const struct queue_job *job, char *out,
-                                   size_t size)
+static enum payq_err callback_url_of(struct worker_pool *pool,
+                                     const struct queue_job *job, char *out,
+                                     size_t size, const char **url)
 {
-    if (job->kind != JOB_KIND_PAY || pool->ucfg->callback_url == NULL)
-        return NULL;
-    if (callback_url_pay(pool->ucfg->callback_url, pool->s.callback_secret,
-                         job->txn_id, out, size) != PAYQ_OK)
-        return NULL;
-    return out;
+    *url = NULL;
+    if (job->kind != JOB_KIND_PAY)
+        return PAYQ_OK;
+    if (pool->ucfg->callback_url == NULL ||
+        callback_url_pay(pool->ucfg->callback_url, pool->s.callback_secret,
+                         job->txn_id, out, size) != PAYQ_OK) {
+        log_debug("collection not sent: no callback URL with its token",
+                  LOG_INT("job", job->id));
+        return PAYQ_ERR_CONFIG;
+    }
+    *url = out;
+    return PAYQ_OK;
 }
 
 static void send_one(struct sender *snd, const struct queue_job *job,
@@ -243,19 +278,22 @@ static void send_one(struct sender *snd, const struct queue_job *job,
         .request_txn_id = job->txn_id,
         .phone = job->phone,
         .amount = job->amount,
-        .callback_url = callback_url_of(pool, job, url, sizeof(url)),
         .reference = job->reference,
         .withdraw_charge = job->withdraw_charge,
         .reason = job->reason,
         .depositor_name = job->depositor_name,
     };
-    enum payq_err err = upstream_client_send(snd->client, &pay, job->resend,
-                                             r);
+    enum payq_err err = callback_url_of(pool, job, url, sizeof(url),
+                                        &pay.callback_url);
 
+    /* A live id is a probe: 2400 then means the first send arrived. */
+    if (err == PAYQ_OK)
+        err = upstream_client_send(snd->client, &pay, job->live, r);
     if (err != PAYQ_OK) {
-        refused_locally(snd, job, err, d);
+        worker_decide_refused(job, err, &pool->s.policy, &snd->rng, d);
         return;
     }
+    note_reach(pool, r);
     log_outcome(job, r);
     worker_metrics_request(pool->metrics, endpoint_of(job->kind), r->cls,
                            r->code, r->duration_ms);
@@ -264,21 +302,17 @@ static void send_one(struct sender *snd, const struct queue_job *job,
 
 /* What the pool does besides recording: pauses, slowing, alerts. */
 static void act(struct sender *snd, const struct queue_job *job,
-                const struct upstream_result *r,
                 const struct worker_decision *d)
 {
     struct worker_pool *pool = snd->pool;
-    const char *why = r->message[0] != '\0' ? r->message : r->reason;
 
     switch (d->action) {
     case WORKER_ACTION_PAUSE_ALL:
-        worker_pause_set(pool, WORKER_SCOPE_ALL, false, why, r->code);
+        worker_pause_set(pool, WORKER_SCOPE_ALL, false, d->why, d->code);
         break;
     case WORKER_ACTION_PAUSE_KIND:
-        worker_pause_set(pool, scope_of(job->kind),
-                         job->kind == JOB_KIND_DEPOSIT &&
-                             strcmp(r->code, "1005") == 0,
-                         why, r->code);
+        worker_pause_set(pool, scope_of(job->kind), d->short_float, d->why,
+                         d->code);
         break;
     case WORKER_ACTION_SLOW_DOWN:
         if (ratelimit_hold_left_ms(pool->rate) == 0)
@@ -296,9 +330,10 @@ static void act(struct sender *snd, const struct queue_job *job,
     }
 }
 
-static void run_job(struct sender *snd, const struct queue_job *job)
+static void run_job(struct sender *snd, int i)
 {
     struct worker_pool *pool = snd->pool;
+    const struct queue_job *job = &snd->jobs[i];
     struct upstream_result r;
     struct worker_decision d;
 
@@ -306,7 +341,7 @@ static void run_job(struct sender *snd, const struct queue_job *job)
         release(snd, job);
         return;
     }
-    if (!wait_turn(pool) || !may_start(snd, job)) {
+    if (!wait_turn(pool) || !may_start(snd, job) || !lease_left(snd, i)) {
         give_slot(pool);
         release(snd, job);
         return;
@@ -314,7 +349,7 @@ static void run_job(struct sender *snd, const struct queue_job *job)
     memset(&r, 0, sizeof(r));
     send_one(snd, job, &r, &d);
     give_slot(pool);
-    act(snd, job, &r, &d);
+    act(snd, job, &d);
     record(snd, job, &d.result);
 }
 
@@ -362,7 +397,9 @@ static void round_trip(struct sender *snd)
         return;
     }
     for (i = 0; i < n; i++)
-        run_job(snd, &snd->jobs[i]);
+        snd->leased_ms[i] = snd->claimed_ms;
+    for (i = 0; i < n; i++)
+        run_job(snd, i);
 }
 
 static enum payq_err sender_open(struct sender *snd)

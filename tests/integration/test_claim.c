@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "callback/store.h"
 #include "core/log.h"
 #include "queue/claim.h"
 #include "tests/support/testdb.h"
@@ -114,6 +115,7 @@ static void claim_takes_ready_jobs_oldest_first(void **state)
         assert_string_equal(jobs[i].reference, want);
         assert_int_equal(jobs[i].attempt_no, 1);
         assert_false(jobs[i].resend);
+        assert_false(jobs[i].live);
         snprintf(want, sizeof(want), "TEST-%lld-1", jobs[i].id);
         assert_string_equal(jobs[i].txn_id, want);
         assert_string_equal(jobs[i].phone, "250788000001");
@@ -344,6 +346,148 @@ static void claim_not_sent_does_not_count_as_probe(void **state)
                                 " outcome = 'open' and send_count = 0"),
                      1);
     assert_int_equal(scalar(fx, "select probe_count from jobs"), 0);
+    /* Counted, so that the backoff grows and payq status shows it. */
+    job = claim_one(fx, "w1");
+    assert_false(job.live);
+    assert_int_equal(job.unsent_count, 4);
+    assert_int_equal(scalar(fx, "select unsent_count from attempts"), 4);
+}
+
+/* An answer, any answer, ends the streak of tries that never left. */
+static void claim_answer_resets_unsent_count(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_result not_sent = { .kind = QUEUE_RESULT_RETRY,
+                                     .max_probes = 8 };
+    struct queue_result ambiguous = { .kind = QUEUE_RESULT_RETRY,
+                                      .sent = true, .max_probes = 8 };
+    struct queue_job job;
+
+    add_jobs(fx->conn, 1, 1, "pay");
+    job = claim_one(fx, "w1");
+    assert_int_equal(record(fx, "w1", &job, not_sent), QUEUE_RECORDED);
+    job = claim_one(fx, "w1");
+    assert_int_equal(record(fx, "w1", &job, not_sent), QUEUE_RECORDED);
+    job = claim_one(fx, "w1");
+    assert_int_equal(job.unsent_count, 2);
+    assert_int_equal(record(fx, "w1", &job, ambiguous), QUEUE_RECORDED);
+    job = claim_one(fx, "w1");
+    assert_int_equal(job.unsent_count, 0);
+    assert_int_equal(job.probe_count, 1);
+    assert_true(job.live);
+}
+
+/*
+ * Once an earlier send may have arrived, a try that cannot reach the
+ * provider still uses up a probe (counts_as_probe): after the most
+ * probes the job is unknown, never resent forever, never a new id.
+ */
+static void claim_unsent_probe_of_live_id_gives_up(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_result ambiguous = { .kind = QUEUE_RESULT_RETRY,
+                                      .sent = true, .max_probes = 2 };
+    struct queue_result unsent_probe = { .kind = QUEUE_RESULT_RETRY,
+                                         .counts_as_probe = true,
+                                         .max_probes = 2 };
+    struct queue_job job;
+
+    add_jobs(fx->conn, 1, 1, "pay");
+    job = claim_one(fx, "w1");
+    assert_int_equal(record(fx, "w1", &job, ambiguous), QUEUE_RECORDED);
+    job = claim_one(fx, "w1");
+    assert_true(job.live);
+    assert_int_equal(record(fx, "w1", &job, unsent_probe), QUEUE_RECORDED);
+    job = claim_one(fx, "w1");
+    assert_int_equal(job.probe_count, 2);
+    assert_int_equal(record(fx, "w1", &job, unsent_probe),
+                     QUEUE_RECORDED_UNKNOWN);
+    assert_int_equal(scalar(fx, "select count(*) from jobs j join attempts"
+                                " a on a.job_id = j.id where j.state ="
+                                " 'unknown' and a.outcome = 'unknown'"
+                                " and a.send_count = 1"),
+                     1);
+    assert_int_equal(scalar(fx, "select count(*) from attempts"), 1);
+}
+
+/*
+ * The money-safety rule for systemic answers: one to a probe says
+ * nothing about the earlier send of the id, which may have executed. The
+ * attempt stays open, the job goes back to the queue, and the next claim
+ * probes the SAME id; no probe is used up. Payq cancel then refuses the
+ * job, and a cancelled batch still probes it.
+ */
+static void claim_systemic_answer_to_probe_keeps_id(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_result ambiguous = { .kind = QUEUE_RESULT_RETRY,
+                                      .sent = true, .max_probes = 8 };
+    struct queue_result refused = {
+        .kind = QUEUE_RESULT_NOT_EXECUTED, .sent = true, .http_status = 401,
+        .code = "0005", .message = "Invalid Password",
+    };
+    struct queue_claim_opts o = opts("w3", 4);
+    struct queue_job jobs[4];
+    struct queue_job first;
+    struct queue_job probe;
+    struct queue_job again;
+    int n = 0;
+
+    add_jobs(fx->conn, 1, 1, "pay");
+    first = claim_one(fx, "w1");
+    assert_int_equal(record(fx, "w1", &first, ambiguous), QUEUE_RECORDED);
+    probe = claim_one(fx, "w2");
+    assert_true(probe.resend);
+    assert_true(probe.live);
+    assert_int_equal(record(fx, "w2", &probe, refused), QUEUE_RECORDED);
+    assert_int_equal(scalar(fx, "select count(*) from jobs j join attempts"
+                                " a on a.job_id = j.id where j.state ="
+                                " 'queued' and a.outcome = 'open' and"
+                                " a.send_count = 2 and a.finished_at is null"
+                                " and a.response_code = '0005'"
+                                " and j.probe_count = 1"),
+                     1);
+    testdb_exec_ok(fx->conn, "update jobs set run_at = now()");
+    again = claim_one(fx, "w3");
+    assert_string_equal(again.txn_id, first.txn_id);
+    assert_int_equal(again.attempt_id, first.attempt_id);
+    assert_int_equal(again.attempt_no, 1);
+    assert_true(again.live);
+    assert_int_equal(scalar(fx, "select count(*) from attempts"), 1);
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " outcome = 'not_executed'"),
+                     0);
+
+    /* In a cancelled batch the probe still goes, same id. */
+    assert_int_equal(record(fx, "w3", &again, refused), QUEUE_RECORDED);
+    testdb_exec_ok(fx->conn, "update batches set cancelled_at = now(),"
+                             " cancelled_by = 't' where id = 1");
+    testdb_exec_ok(fx->conn, "update jobs set run_at = now()");
+    assert_int_equal(queue_claim(fx->conn, &o, jobs, &n), PAYQ_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0].txn_id, first.txn_id);
+}
+
+/* A released probe stays open too; a first send refused is closed. */
+static void claim_systemic_answer_to_first_send_closes_it(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_result refused = { .kind = QUEUE_RESULT_NOT_EXECUTED,
+                                    .sent = true, .code = "1005" };
+    struct queue_job job;
+
+    add_jobs(fx->conn, 1, 1, "deposit");
+    job = claim_one(fx, "w1");
+    assert_false(job.resend);
+    assert_int_equal(record(fx, "w1", &job, refused), QUEUE_RECORDED);
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " outcome = 'not_executed' and send_count = 1"
+                                " and finished_at is not null"),
+                     1);
+    testdb_exec_ok(fx->conn, "update jobs set run_at = now()");
+    job = claim_one(fx, "w1");
+    assert_int_equal(job.attempt_no, 2);
+    assert_false(job.live);
 }
 
 static void claim_not_executed_then_new_id(void **state)
@@ -411,6 +555,9 @@ static void claim_expired_lease_is_taken_over_and_probed(void **state)
     heir = claim_one(fx, "heir");
     assert_string_equal(heir.txn_id, dead.txn_id);
     assert_true(heir.resend);
+    /* The dead worker may have sent it: a probe, and it counts. */
+    assert_true(heir.live);
+    assert_int_equal(heir.probe_count, 1);
     /* The dead worker's late write is refused; the heir's applies. */
     assert_int_equal(record(fx, "dead-worker", &dead, ok),
                      QUEUE_RECORD_LOST);
@@ -501,6 +648,166 @@ static void claim_cancelled_batch_only_probes(void **state)
     assert_int_equal(strncmp(jobs[0].txn_id, "X-", 2), 0);
 }
 
+enum { RACE_JOBS = 240, RACE_BATCH = 16 };
+
+/* Both sides of the race over the same claimed jobs. */
+struct race {
+    const struct testdb *db;
+    struct queue_job jobs[RACE_JOBS];
+    pthread_barrier_t start;
+    int lost; /* worker writes that found the callback first */
+};
+
+/*
+ * The worker's side: what each send answered, recorded one job per
+ * transaction as a sender does. Thirds: pending (accepted), succeeded
+ * (a payout's 01), no clear answer (a probe later).
+ */
+static void *race_worker(void *arg)
+{
+    struct race *r = arg;
+    PGconn *conn = PQconnectdb(r->db->conninfo);
+    int i;
+
+    pthread_barrier_wait(&r->start);
+    for (i = 0; i < RACE_JOBS; i++) {
+        static const enum queue_result_kind kinds[] = {
+            QUEUE_RESULT_PENDING, QUEUE_RESULT_SUCCEEDED, QUEUE_RESULT_RETRY,
+        };
+        struct queue_result res = {
+            .kind = kinds[i % 3], .sent = true, .http_status = 200,
+            .code = i % 3 == 1 ? "01" : "1000", .callback_timeout_s = 600,
+            .max_probes = 8, .delay_ms = 600000,
+        };
+        enum queue_record_outcome out;
+
+        assert_int_equal(queue_record(conn, "w1", &r->jobs[i], &res, &out),
+                         PAYQ_OK);
+        r->lost += out == QUEUE_RECORD_LOST;
+    }
+    PQfinish(conn);
+    return NULL;
+}
+
+/*
+ * The receiver's side at the same moment, newest jobs first so the two
+ * meet in the middle: a final callback for every job, a success, or for
+ * every sixth (all accepted ones) a failure (1002), in batches as the
+ * receiver commits them.
+ */
+static void *race_callbacks(void *arg)
+{
+    struct race *r = arg;
+    PGconn *conn = PQconnectdb(r->db->conninfo);
+    struct callback_item items[RACE_BATCH];
+    int i;
+    int n = 0;
+
+    pthread_barrier_wait(&r->start);
+    for (i = RACE_JOBS - 1; i >= 0; i--) {
+        bool fail = i % 6 == 0;
+        struct callback_item it = {
+            .endpoint = "pay", .body = "{}", .body_len = 2,
+            .source = "127.0.0.1", .txn_id = r->jobs[i].txn_id,
+            .body_txn_id = r->jobs[i].txn_id, .provider_txn_id = "P-1",
+            .status = fail ? "Failed" : "Successfull",
+            .code = fail ? "1002" : "01", .verdict = fail ? "failure"
+                                                          : "success",
+        };
+
+        items[n++] = it;
+        if (n == RACE_BATCH || i == 0) {
+            assert_int_equal(callback_store_batch(conn, items, n), PAYQ_OK);
+            n = 0;
+        }
+    }
+    PQfinish(conn);
+    return NULL;
+}
+
+/* Every change of a job's state, for the race test to inspect. */
+static void log_transitions(PGconn *conn)
+{
+    testdb_exec_ok(conn, "create table transitions (job_id bigint,"
+                         " old_state text, new_state text)");
+    testdb_exec_ok(conn, "create function log_transition() returns trigger"
+                         " language plpgsql as $$ begin insert into"
+                         " transitions values (new.id, old.state,"
+                         " new.state); return new; end $$");
+    testdb_exec_ok(conn, "create trigger jobs_log_transition after update"
+                         " on jobs for each row when (old.state is distinct"
+                         " from new.state) execute function"
+                         " log_transition()");
+}
+
+/*
+ * Worker writes and callback application at once, over many jobs: each
+ * side locks the job row, re-reads and changes it only by a guarded
+ * transition, so whoever comes second sees what the first did. The
+ * callback's final word wins every time, nothing is applied twice, and
+ * no state ever moves backwards.
+ */
+static void claim_worker_and_callbacks_race_safely(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_claim_opts o = opts("w1", QUEUE_CLAIM_MAX);
+    struct race *r = calloc(1, sizeof(*r));
+    pthread_t threads[2];
+    int got = 0;
+    int n = 0;
+
+    assert_non_null(r);
+    r->db = &fx->db;
+    add_jobs(fx->conn, 1, RACE_JOBS, "pay");
+    testdb_exec_ok(fx->conn, "update jobs set reference = 'R-' || id,"
+                             " amount = 1000");
+    while (got < RACE_JOBS) {
+        assert_int_equal(queue_claim(fx->conn, &o, r->jobs + got, &n),
+                         PAYQ_OK);
+        assert_true(n > 0);
+        got += n;
+    }
+    log_transitions(fx->conn);
+    assert_int_equal(pthread_barrier_init(&r->start, NULL, 2), 0);
+    assert_int_equal(pthread_create(&threads[0], NULL, race_worker, r), 0);
+    assert_int_equal(pthread_create(&threads[1], NULL, race_callbacks, r),
+                     0);
+    assert_int_equal(pthread_join(threads[0], NULL), 0);
+    assert_int_equal(pthread_join(threads[1], NULL), 0);
+    pthread_barrier_destroy(&r->start);
+    /* Both orders happened: it was a race, not two runs in turn. */
+    print_message("worker writes after the callback: %d of %d\n", r->lost,
+                  RACE_JOBS);
+    assert_in_range(r->lost, 1, RACE_JOBS - 1);
+
+    /* The callbacks decide; each applied once, none conflicting. */
+    assert_int_equal(scalar(fx, "select count(*) from jobs j join attempts"
+                                " a on a.job_id = j.id where j.state ="
+                                " a.outcome and j.lease_owner is null and"
+                                " j.state = case when j.last_code = '1002'"
+                                " then 'failed' else 'succeeded' end"),
+                     RACE_JOBS);
+    assert_int_equal(scalar(fx, "select count(*) from jobs where state ="
+                                " 'failed'"),
+                     RACE_JOBS / 6);
+    /* A duplicate only where the worker's own 01 came first. */
+    assert_int_equal(scalar(fx, "select count(*) from callbacks"
+                                " where effect in ('applied', 'duplicate')"),
+                     RACE_JOBS);
+    assert_int_equal(scalar(fx, "select count(*) from callbacks c where"
+                                " c.effect = 'duplicate' and (c.job_id -"
+                                " (select min(id) from jobs)) % 3 <> 1"),
+                     0);
+    /* No state moved backwards; nothing left a final state. */
+    assert_int_equal(scalar(fx, "select count(*) from transitions where"
+                                " old_state in ('succeeded', 'failed',"
+                                " 'cancelled') or (old_state = 'pending'"
+                                " and new_state in ('queued', 'running'))"),
+                     0);
+    assert_true(scalar(fx, "select count(*) from transitions") >= RACE_JOBS);
+    free(r);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -512,12 +819,17 @@ int main(void)
         T(claim_outcomes_move_job_and_attempt),
         T(claim_retry_probes_with_same_id),
         T(claim_not_sent_does_not_count_as_probe),
+        T(claim_answer_resets_unsent_count),
+        T(claim_unsent_probe_of_live_id_gives_up),
+        T(claim_systemic_answer_to_probe_keeps_id),
+        T(claim_systemic_answer_to_first_send_closes_it),
         T(claim_not_executed_then_new_id),
         T(claim_never_moves_a_final_state_back),
         T(claim_expired_lease_is_taken_over_and_probed),
         T(claim_pending_without_callback_becomes_unknown),
         T(claim_release_closes_only_fresh_attempts),
         T(claim_cancelled_batch_only_probes),
+        T(claim_worker_and_callbacks_race_safely),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

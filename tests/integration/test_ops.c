@@ -985,6 +985,52 @@ static void ops_cli_job_commands(void **state)
     assert_int_equal(q(fx, "select count(*) from operator_actions"), 3);
 }
 
+/*
+ * A probe refused for a system reason (credentials, float) tells nothing
+ * of the earlier send, which may have paid: the job keeps its open
+ * attempt, so cancel refuses it, a batch cancel leaves it, and it is
+ * probed again with the same id. Retry, for failed jobs only, refuses.
+ */
+static void ops_cancel_refuses_probe_refused_for_system_reason(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_ops_result r;
+    struct queue_job first;
+    struct queue_job probe;
+    struct queue_job again;
+
+    add_jobs(fx, 1, 1);
+    first = claim_one(fx, "w1");
+    record(fx, &first, QUEUE_RESULT_RETRY);
+    ex(fx, "update jobs set run_at = now()");
+    probe = claim_one(fx, "w1");
+    assert_true(probe.live);
+    record(fx, &probe, QUEUE_RESULT_NOT_EXECUTED);
+    assert_int_equal(q(fx, "select count(*) from jobs j join attempts a on"
+                           " a.job_id = j.id where j.id = %lld and j.state"
+                           " = 'queued' and a.outcome = 'open'",
+                       first.id),
+                     1);
+
+    assert_int_equal(queue_ops_cancel_job(fx->conn, first.id, ACTOR, &r),
+                     PAYQ_OK);
+    assert_int_equal(r.outcome, QUEUE_OPS_REFUSED_SENT);
+    assert_int_equal(queue_ops_retry(fx->conn, first.id, ACTOR, &r),
+                     PAYQ_OK);
+    assert_int_equal(r.outcome, QUEUE_OPS_REFUSED_STATE);
+    assert_int_equal(queue_ops_cancel(fx->conn, 1, ACTOR, &r), PAYQ_OK);
+    assert_int_equal(r.jobs_cancelled, 0);
+    assert_int_equal(r.jobs_left, 1);
+
+    ex(fx, "update jobs set run_at = now()");
+    again = claim_one(fx, "w1");
+    assert_string_equal(again.txn_id, first.txn_id);
+    assert_int_equal(q(fx, "select count(*) from attempts where job_id ="
+                           " %lld",
+                       first.id),
+                     1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -994,6 +1040,7 @@ int main(void)
         T(ops_pause_resume_refuse_cancelled_and_missing),
         T(ops_cancel_batch_cancels_only_never_sent_jobs),
         T(ops_cancel_job_only_when_never_sent),
+        T(ops_cancel_refuses_probe_refused_for_system_reason),
         T(ops_retry_next_claim_mints_a_new_attempt),
         T(ops_retry_refuses_all_but_a_plain_failure),
         T(ops_resolve_settles_unknown_jobs),

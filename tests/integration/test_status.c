@@ -97,15 +97,15 @@ static void load_fixture(PGconn *conn)
                    " values (1, 'deposit', '250721000004', 2500, 'refund',"
                    " 'School', 'dep-ok', 'succeeded', now())");
     testdb_exec_ok(conn,
-                   "insert into pool_pauses (scope, reason, code) values"
-                   " ('deposit', 'float too low for the next payout',"
-                   " '1005')");
-    testdb_exec_ok(conn,
                    "insert into workers (id, host, pid) values ('w1', 'h',"
                    " 10), ('w2', 'h', 11)");
     testdb_exec_ok(conn,
                    "insert into workers (id, host, pid, heartbeat_at) values"
                    " ('stale', 'h', 12, now() - interval '10 minutes')");
+    testdb_exec_ok(conn,
+                   "insert into pool_pauses (worker_id, scope, reason, code)"
+                   " values ('w1', 'deposit',"
+                   " 'float too low for the next payout', '1005')");
 }
 
 static void status_counts_jobs_batches_pauses_workers(void **state)
@@ -175,7 +175,83 @@ static void status_output_shows_figures(void **state)
     assert_non_null(strstr(text, "batches: 2 (1 held for approval, "
                                  "0 paused)\n"));
     assert_non_null(strstr(text, "pool: deposit paused for "));
+    assert_non_null(strstr(text, " s by 1 of 2 live workers: float too low"
+                                 " for the next payout\n"));
+    assert_null(strstr(text, "not sent:"));
     assert_non_null(strstr(text, "workers: 2 live\n"));
+    free(text);
+}
+
+/*
+ * Pauses belong to worker processes: only live ones count, several of
+ * one scope show once with how many hold it, and a process that exits
+ * takes its pauses with it.
+ */
+static void status_shows_pauses_of_live_workers_only(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_status st;
+
+    load_fixture(fx->conn);
+    testdb_exec_ok(fx->conn,
+                   "insert into workers (id, host, pid, stopping) values"
+                   " ('leaving', 'h', 13, true)");
+    testdb_exec_ok(fx->conn,
+                   "insert into pool_pauses (worker_id, scope, reason,"
+                   " since) values ('w2', 'deposit', 'later reason',"
+                   " now()), ('stale', 'all', 'Unauthorized API access',"
+                   " now()), ('leaving', 'pay', 'Invalid Password', now())");
+    testdb_exec_ok(fx->conn, "update pool_pauses set since = now() -"
+                             " interval '30 seconds' where worker_id = 'w1'");
+    assert_int_equal(queue_status_read(fx->conn, &st), PAYQ_OK);
+    assert_int_equal(st.pause_count, 1);
+    assert_string_equal(st.pauses[0].scope, "deposit");
+    assert_string_equal(st.pauses[0].reason,
+                        "float too low for the next payout");
+    assert_int_equal(st.pauses[0].workers, 2);
+    assert_in_range(st.pauses[0].age_s, 29, 60);
+
+    /* w1 exits: its pause goes with its row; w2's remains. */
+    testdb_exec_ok(fx->conn, "delete from workers where id = 'w1'");
+    assert_int_equal(queue_status_read(fx->conn, &st), PAYQ_OK);
+    assert_int_equal(st.pause_count, 1);
+    assert_string_equal(st.pauses[0].reason, "later reason");
+    assert_int_equal(st.pauses[0].workers, 1);
+    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from"
+                                             " pool_pauses"),
+                     3);
+}
+
+/* Jobs whose last try never left payq are counted, with the longest run. */
+static void status_counts_jobs_not_sent(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_status st;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out;
+
+    load_fixture(fx->conn);
+    testdb_exec_ok(fx->conn,
+                   "insert into attempts (job_id, attempt_no, request_txn_id,"
+                   " unsent_count) select id, 1, 'T-' || id || '-1',"
+                   " id::int * 2 from jobs where reference like 'ready-%'");
+    /* A closed attempt does not count, whatever it says. */
+    testdb_exec_ok(fx->conn,
+                   "insert into attempts (job_id, attempt_no, request_txn_id,"
+                   " unsent_count, outcome) select id, 1, 'T-' || id || '-1',"
+                   " 50, 'succeeded' from jobs where reference = 'dep-ok'");
+    assert_int_equal(queue_status_read(fx->conn, &st), PAYQ_OK);
+    assert_int_equal(st.unsent_jobs, 3);
+    assert_int_equal(st.unsent_tries, testdb_scalar(fx->conn,
+                                                    "select max(id) * 2 from"
+                                                    " jobs where reference"
+                                                    " like 'ready-%'"));
+    out = open_memstream(&text, &len);
+    queue_status_write(&st, out);
+    fclose(out);
+    assert_non_null(strstr(text, "not sent: 3 jobs could not reach the"
+                                 " provider"));
     free(text);
 }
 
@@ -188,6 +264,10 @@ int main(void)
             status_counts_jobs_batches_pauses_workers, db_setup,
             db_teardown),
         cmocka_unit_test_setup_teardown(status_output_shows_figures,
+                                        db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(
+            status_shows_pauses_of_live_workers_only, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(status_counts_jobs_not_sent,
                                         db_setup, db_teardown),
     };
 

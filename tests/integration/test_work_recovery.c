@@ -70,53 +70,76 @@ static void expect_within(PGconn *conn, const struct testwork *w,
 static const char DRAINED[] =
     "select count(*) = 0 from jobs where state in ('queued', 'running')";
 
+/* Every job paid at most once, by the simulator's own ledger. */
+static long long paid_once(struct fixture *fx, PGconn *conn)
+{
+    testwork_ledger_load(&fx->sim, conn);
+    return testwork_assert_paid_at_most_once(conn);
+}
+
 /*
- * SIGKILL in the middle of a batch, then a new process: every job ends
- * final or unknown, what the dead process had in flight is probed with
- * the same id, and nothing is executed twice.
+ * SIGKILL in the middle of a batch, with requests in flight, then a new
+ * process once the leases expire: every job ends final or unknown, what
+ * the dead process had in flight is probed with the same id (2400: it
+ * arrived), and no job is paid twice.
  */
 static void work_sigkill_then_restart_pays_each_job_once(void **state)
 {
-    static const char *const sim_args[] = { "--latency-ms", "20-60",
+    static const char *const sim_args[] = { "--latency-ms", "150-300",
                                             "--drop-after-execute", "5",
                                             NULL };
     static const char *const args[] = { "--callback-timeout", "2s", NULL };
     struct fixture *fx = *state;
-    struct testwork_ledger l;
     long long running;
+    long long in_flight;
 
-    testwork_seed(fx->conn, "deposit", 200, 1000);
+    testwork_seed(fx->conn, "deposit", 60, 1000);
     testsim_start(&fx->sim, sim_args);
     testwork_start(&fx->work[0], fx->db.conninfo, &fx->sim, args, NULL);
     expect_within(fx->conn, &fx->work[0],
-                  "select count(*) >= 40 from jobs"
+                  "select count(*) >= 12 from jobs"
                   " where state = 'succeeded'",
                   30000);
     assert_int_equal(testwork_signal(&fx->work[0], SIGKILL), 128 + SIGKILL);
     running = scalar(fx->conn, "select count(*) from jobs"
                                " where state = 'running'");
+    assert_true(running > 0);
+    /* Requests it had in flight reach the provider all the same. */
+    sleep(1);
+    testwork_ledger_load(&fx->sim, fx->conn);
+    in_flight = scalar(fx->conn, "select count(*) from attempts a join"
+                                 " sim_ledger l on l.txn = a.request_txn_id"
+                                 " join jobs j on j.id = a.job_id where"
+                                 " l.executed > 0 and a.send_count = 0 and"
+                                 " j.state = 'running'");
+    print_message("killed with %lld jobs claimed, %lld of them executed"
+                  " and never recorded\n", running, in_flight);
+    assert_true(in_flight > 0);
 
+    /* Time passes: the leases expire. */
+    testdb_exec_ok(fx->conn, "update jobs set lease_expires_at = now() -"
+                             " interval '1 second' where state = 'running'");
     testwork_start(&fx->work[1], fx->db.conninfo, &fx->sim, args, NULL);
     expect_within(fx->conn, &fx->work[1],
-                  "select count(*) = 200 from jobs where state in"
+                  "select count(*) = 60 from jobs where state in"
                   " ('succeeded', 'failed', 'unknown')",
                   60000);
-    if (running > 0)
-        assert_true(testwork_log_count(&fx->work[1], "took back jobs") >= 1);
+    assert_true(testwork_log_count(&fx->work[1], "took back jobs") >= 1);
     assert_int_equal(scalar(fx->conn, "select count(*) from jobs"
                                       " where state = 'failed'"),
                      0);
-    /* One attempt that may have moved money per job, never two. */
-    assert_int_equal(scalar(fx->conn, "select count(*) from attempts"
-                                      " where outcome in ('succeeded',"
-                                      " 'unknown', 'pending', 'open')"),
-                     200);
-    testwork_ledger(&fx->sim, &l);
-    assert_int_equal(l.max_executed, 1);
-    assert_true(l.executed >= scalar(fx->conn, "select count(*) from jobs"
-                                               " where state ="
-                                               " 'succeeded'"));
-    assert_true(l.executed <= 200);
+    /* Those in flight were probed under the same id, which had arrived. */
+    testwork_ledger_load(&fx->sim, fx->conn);
+    assert_true(scalar(fx->conn, "select count(*) from attempts a join"
+                                 " sim_ledger l on l.txn = a.request_txn_id"
+                                 " where l.executed > 0 and"
+                                 " a.response_code = '2400' and"
+                                 " a.request_txn_id = 'T-' || a.job_id ||"
+                                 " '-1'") >= in_flight);
+    assert_int_equal(paid_once(fx, fx->conn),
+                     scalar(fx->conn, "select count(*) from jobs where"
+                                      " state = 'succeeded' or (state ="
+                                      " 'unknown' and last_code = '2400')"));
 }
 
 /* The outcome count of a stopped process's last line. */
@@ -165,6 +188,7 @@ static void work_two_processes_share_one_queue(void **state)
     assert_int_equal(l.transactions, 300);
     assert_int_equal(l.executed, 300);
     assert_int_equal(l.max_executed, 1);
+    assert_int_equal(paid_once(fx, fx->conn), 300);
 }
 
 /* A private PostgreSQL this test may restart without disturbing others. */
@@ -236,46 +260,129 @@ static void pg_remove(struct private_pg *pg)
 }
 
 /*
- * PostgreSQL restarts under a running pool: it reconnects, writes what it
- * learned meanwhile, and finishes the batch without exiting.
+ * PostgreSQL restarts under a running pool: requests in flight finish
+ * while it is down, their results are written when it returns (not sent
+ * again), and the batch finishes without the process exiting. The outage
+ * is one warning for the whole process, not one per thread, and no error.
  */
 static void work_survives_postgres_restart(void **state)
 {
-    static const char *const sim_args[] = { "--latency-ms", "20-40", NULL };
+    static const char *const sim_args[] = { "--latency-ms", "1000-1500",
+                                            NULL };
+    static const char *const args[] = { "--claim", "1", "--lease", "16s",
+                                        NULL };
+    static const char *const env[] = { "PAYQ_TIMEOUT_MS=3000", NULL };
     struct fixture *fx = *state;
     struct private_pg pg;
-    struct testwork_ledger l;
+    struct testwork_ledger before;
+    struct testwork_ledger during;
     PGconn *conn;
 
     pg_start_fresh(&pg);
     migrate(pg.url);
     conn = PQconnectdb(pg.url);
     assert_int_equal(PQstatus(conn), CONNECTION_OK);
-    testwork_seed(conn, "deposit", 150, 1000);
+    testwork_seed(conn, "deposit", 24, 1000);
     testsim_start(&fx->sim, sim_args);
-    testwork_start(&fx->work[0], pg.url, &fx->sim, NULL, NULL);
+    testwork_start(&fx->work[0], pg.url, &fx->sim, args, env);
     expect_within(conn, &fx->work[0],
-                  "select count(*) >= 30 from jobs"
+                  "select count(*) >= 4 from jobs"
                   " where state = 'succeeded'",
                   30000);
     pg_private("stop", pg.dir);
+    testwork_ledger(&fx->sim, &before);
     sleep(2);
+    testwork_ledger(&fx->sim, &during);
+    print_message("executed while the database was down: %d\n",
+                  during.executed - before.executed);
+    assert_true(during.executed > before.executed);
     pg_private("start", pg.dir);
     PQreset(conn);
     assert_int_equal(PQstatus(conn), CONNECTION_OK);
     expect_within(conn, &fx->work[0],
-                  "select count(*) = 150 from jobs"
+                  "select count(*) = 24 from jobs"
                   " where state = 'succeeded'",
                   60000);
     assert_int_equal(kill(fx->work[0].pid, 0), 0); /* never exited */
-    assert_true(testwork_log_count(&fx->work[0],
-                                   "database connection back") >= 1);
+    /* Written when it came back, never sent a second time. */
+    assert_int_equal(scalar(conn, "select count(*) from attempts where"
+                                  " send_count = 1 and outcome ="
+                                  " 'succeeded'"),
+                     24);
+    assert_int_equal(testwork_log_count(&fx->work[0],
+                                        "database connection back"),
+                     1);
+    assert_int_equal(testwork_log_count(&fx->work[0], "level=warn"), 1);
+    assert_int_equal(testwork_log_count2(&fx->work[0], "level=warn",
+                                         "cannot connect to the database"),
+                     1);
+    assert_int_equal(testwork_log_count(&fx->work[0], "level=error"), 0);
     assert_int_equal(testwork_signal(&fx->work[0], SIGTERM), 0);
-    testwork_ledger(&fx->sim, &l);
-    assert_int_equal(l.executed, 150);
-    assert_int_equal(l.max_executed, 1);
+    assert_int_equal(paid_once(fx, conn), 24);
     PQfinish(conn);
     pg_remove(&pg);
+}
+
+/*
+ * The database is down when payq work starts (a host booting): it waits
+ * with backoff instead of exiting, says so once, and starts working
+ * when the database comes.
+ */
+static void work_waits_for_database_at_start(void **state)
+{
+    struct fixture *fx = *state;
+    struct private_pg pg;
+    PGconn *conn;
+
+    pg_start_fresh(&pg);
+    migrate(pg.url);
+    conn = PQconnectdb(pg.url);
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    testwork_seed(conn, "deposit", 3, 1000);
+    PQfinish(conn);
+    pg_private("stop", pg.dir);
+    testsim_start(&fx->sim, NULL);
+    testwork_start(&fx->work[0], pg.url, &fx->sim, NULL, NULL);
+    sleep(3);
+    assert_int_equal(kill(fx->work[0].pid, 0), 0); /* still waiting */
+    assert_int_equal(testwork_log_count(&fx->work[0], "waiting for the"
+                                                      " database"),
+                     1);
+    assert_int_equal(testwork_log_count(&fx->work[0], "level=warn"), 1);
+    assert_int_equal(testwork_log_count(&fx->work[0], "worker pool ready"),
+                     0);
+
+    pg_private("start", pg.dir);
+    conn = PQconnectdb(pg.url);
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    expect_within(conn, &fx->work[0],
+                  "select count(*) = 3 from jobs"
+                  " where state = 'succeeded'",
+                  40000);
+    assert_int_equal(testwork_log_count(&fx->work[0], "database reachable"),
+                     1);
+    assert_int_equal(testwork_signal(&fx->work[0], SIGTERM), 0);
+    PQfinish(conn);
+    pg_remove(&pg);
+}
+
+/* A SIGTERM while it waits for the database is a clean stop. */
+static void work_stops_while_waiting_for_database(void **state)
+{
+    static const char *const env[] = {
+        "DATABASE_URL=host=/nonexistent/payq-test dbname=none", NULL
+    };
+    struct fixture *fx = *state;
+
+    testsim_start(&fx->sim, NULL);
+    testwork_start(&fx->work[0], "host=/nonexistent/payq-test dbname=none",
+                   &fx->sim, NULL, env);
+    sleep(2);
+    assert_int_equal(kill(fx->work[0].pid, 0), 0);
+    assert_int_equal(testwork_signal(&fx->work[0], SIGTERM), 0);
+    assert_int_equal(testwork_log_count(&fx->work[0], "stopped while"
+                                                      " waiting"),
+                     1);
 }
 
 int main(void)
@@ -288,6 +395,10 @@ int main(void)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(work_survives_postgres_restart,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(work_waits_for_database_at_start,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            work_stops_while_waiting_for_database, fx_setup, fx_teardown),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -1,7 +1,9 @@
 /* `payq work` as a child process; see work.h. */
 #include "tests/support/work.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,6 +159,29 @@ int testwork_log_count(const struct testwork *w, const char *needle)
     return count;
 }
 
+int testwork_log_count2(const struct testwork *w, const char *a,
+                        const char *b)
+{
+    struct buf log;
+    const char *line;
+    int count = 0;
+
+    read_log(w, &log);
+    for (line = buf_str(&log); *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+        char *copy = strndup(line, len);
+
+        assert_non_null(copy);
+        if (strstr(copy, a) != NULL && strstr(copy, b) != NULL)
+            count++;
+        free(copy);
+        line += len + (end != NULL);
+    }
+    buf_cleanup(&log);
+    return count;
+}
+
 void testwork_dump_log(const struct testwork *w)
 {
     struct buf log;
@@ -231,6 +257,98 @@ static void fetch_ledger(const struct testsim *sim, struct buf *text)
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, text);
     assert_int_equal(curl_easy_perform(easy), CURLE_OK);
     curl_easy_cleanup(easy);
+}
+
+/* The ledger as JSON: its transactions array, which the caller frees. */
+static json_t *ledger_transactions(const struct testsim *sim)
+{
+    struct buf text;
+    json_error_t jerr;
+    json_t *root;
+    json_t *txns;
+
+    buf_init(&text, 256 * 1024 * 1024);
+    fetch_ledger(sim, &text);
+    root = json_loads(buf_str(&text), 0, &jerr);
+    buf_cleanup(&text);
+    if (root == NULL)
+        fail_msg("ledger is not JSON: %s", jerr.text);
+    assert_false(json_is_true(json_object_get(root, "truncated")));
+    txns = json_incref(json_object_get(root, "transactions"));
+    json_decref(root);
+    assert_true(json_is_array(txns));
+    return txns;
+}
+
+void testwork_ledger_load(const struct testsim *sim, PGconn *conn)
+{
+    json_t *txns = ledger_transactions(sim);
+    json_t *t;
+    size_t i;
+
+    testdb_exec_ok(conn, "drop table if exists sim_ledger");
+    testdb_exec_ok(conn, "create temporary table sim_ledger (txn text"
+                         " collate \"C\" primary key, executed int not null,"
+                         " status text)");
+    json_array_foreach(txns, i, t) {
+        char executed[16];
+        const char *p[3];
+        PGresult *res;
+
+        snprintf(executed, sizeof(executed), "%d",
+                 (int)json_integer_value(json_object_get(t, "executed")));
+        p[0] = json_string_value(json_object_get(t, "id"));
+        p[1] = executed;
+        p[2] = json_string_value(json_object_get(t, "status"));
+        res = PQexecParams(conn, "insert into sim_ledger values ($1, $2, $3)",
+                           3, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            fail_msg("sim_ledger: %s", PQerrorMessage(conn));
+        PQclear(res);
+    }
+    json_decref(txns);
+}
+
+/* An id whose money moved, or may still move (the simulator's view). */
+#define PAID "l.executed > 0 and l.status <> 'Failed'"
+
+long long testwork_assert_paid_at_most_once(PGconn *conn)
+{
+    long long twice = testdb_scalar(
+        conn, "select count(*) from (select a.job_id from attempts a"
+              " join sim_ledger l on l.txn = a.request_txn_id"
+              " where " PAID " group by a.job_id"
+              " having count(*) > 1) t");
+    long long wrong = testdb_scalar(
+        conn, "select count(*) from sim_ledger l join attempts a on"
+              " a.request_txn_id = l.txn join jobs j on j.id = a.job_id"
+              " where " PAID " and (j.state in ('failed',"
+              " 'cancelled') or a.outcome in ('failed', 'not_executed'))");
+
+    if (twice != 0 || wrong != 0)
+        fail_msg("%lld jobs executed under two ids; %lld executed ids on"
+                 " jobs or attempts recorded as not paid", twice, wrong);
+    return testdb_scalar(conn, "select count(distinct a.job_id) from"
+                               " attempts a join sim_ledger l on l.txn ="
+                               " a.request_txn_id where " PAID);
+}
+
+unsigned testwork_free_port(void)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof(addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    unsigned port;
+
+    assert_true(fd >= 0);
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    port = ntohs(addr.sin_port);
+    close(fd);
+    return port;
 }
 
 void testwork_ledger(const struct testsim *sim, struct testwork_ledger *l)

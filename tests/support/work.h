@@ -46,6 +46,10 @@ void testwork_cleanup(struct testwork *w);
 /* How many lines of its log contain needle. */
 int testwork_log_count(const struct testwork *w, const char *needle);
 
+/* How many lines of its log contain both a and b. */
+int testwork_log_count2(const struct testwork *w, const char *a,
+                        const char *b);
+
 /* Prints its log to stderr, to explain a failing test. */
 void testwork_dump_log(const struct testwork *w);
 
@@ -69,5 +73,24 @@ struct testwork_ledger {
 
 /* Reads the simulator's ledger (up to 100,000 ids); fails on error. */
 void testwork_ledger(const struct testsim *sim, struct testwork_ledger *l);
+
+/*
+ * Copies the simulator's ledger into the temporary table sim_ledger
+ * (txn text primary key, executed int, status text) of conn, replacing
+ * an earlier copy, for checks that join it with attempts.
+ */
+void testwork_ledger_load(const struct testsim *sim, PGconn *conn);
+
+/*
+ * The check that matters for money: after testwork_ledger_load(), no job
+ * has two attempts whose ids the simulator executed and did not fail (a
+ * job paid twice), and no such id belongs to a job recorded as failed or
+ * cancelled, or to an attempt closed as failed or not executed. Returns
+ * how many jobs the ledger shows paid; fails the test on a violation.
+ */
+long long testwork_assert_paid_at_most_once(PGconn *conn);
+
+/* A free loopback TCP port (nothing listens on it when returned). */
+unsigned testwork_free_port(void);
 
 #endif
