@@ -48,7 +48,9 @@ static void write_help(FILE *out)
           "                      count as complete [default 3]\n"
           "\n"
           "Environment: PAYQ_MIN_AMOUNT, PAYQ_MAX_AMOUNT bound each amount\n"
-          "in whole RWF [defaults 1 and 5000000].\n"
+          "in whole RWF [defaults 1 and 5000000]. PAYQ_IMPORT_PROGRESS_MS\n"
+          "sets the interval of the progress log line written when stderr\n"
+          "is not a terminal [default 5000].\n"
           "\n",
           out);
     cli_write_global_help(out);
@@ -147,7 +149,10 @@ static enum payq_err import_one(PGconn *conn, const char *path,
              LOG_INT("accepted", r.accepted),
              LOG_INT("duplicates", r.duplicates),
              LOG_INT("rejected", r.rejected), LOG_INT("amount", r.amount));
-    if (r.rejected > 0)
+    if (r.rejected > 0 && o->dry_run)
+        log_warn("invalid rows would be skipped", LOG_STR("file", path),
+                 LOG_INT("rejected", r.rejected));
+    else if (r.rejected > 0)
         log_warn("invalid rows were skipped; see import_errors",
                  LOG_STR("file", path), LOG_INT("batch", r.batch_id),
                  LOG_INT("rejected", r.rejected));
@@ -213,6 +218,27 @@ static enum payq_err import_all(PGconn *conn, char **files, int n,
     return worst;
 }
 
+/*
+ * PAYQ_IMPORT_PROGRESS_MS: the interval of the progress log line, 1 ms to
+ * an hour; 0 (the default) when unset or not such a number.
+ */
+static int progress_interval_ms(void)
+{
+    const char *text = getenv("PAYQ_IMPORT_PROGRESS_MS");
+    char *end = NULL;
+    long v;
+
+    if (text == NULL || text[0] == '\0')
+        return 0;
+    v = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || v < 1 || v > 3600 * 1000) {
+        log_warn("PAYQ_IMPORT_PROGRESS_MS ignored: not 1 to 3600000",
+                 LOG_STR("value", text));
+        return 0;
+    }
+    return (int)v;
+}
+
 /* What the command line asked for, handed to run_import(). */
 struct import_job {
     struct ingest_options *opts;
@@ -230,6 +256,7 @@ static enum payq_err run_import(PGconn *conn, const struct config *cfg,
     job->opts->max_amount = cfg->max_amount;
     job->opts->actor = cli_actor();
     job->opts->progress = true;
+    job->opts->progress_ms = progress_interval_ms();
     if (job->watch->dir != NULL)
         return watch_inbox(conn, job->watch, job->opts);
     return import_all(conn, job->files, job->nfiles, job->opts);

@@ -32,7 +32,11 @@ const char *ingest_col_name(enum ingest_col col)
     return (unsigned)col < INGEST_COL_COUNT ? known[col].name : "?";
 }
 
-/* Copies the field trimmed of spaces and tabs, cut to fit. */
+/*
+ * Copies the field trimmed of spaces and tabs, cut to fit. The reader has
+ * checked that it is UTF-8, and a cut falls before a character's first
+ * byte, never inside it: the name becomes a JSON key in the metadata.
+ */
 static void trimmed_name(const char *text, size_t len, char *out,
                          size_t size)
 {
@@ -42,8 +46,11 @@ static void trimmed_name(const char *text, size_t len, char *out,
     }
     while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
         len--;
-    if (len >= size)
+    if (len >= size) {
         len = size - 1;
+        while (len > 0 && ((unsigned char)text[len] & 0xc0) == 0x80)
+            len--;
+    }
     memcpy(out, text, len);
     out[len] = '\0';
 }

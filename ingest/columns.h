@@ -28,8 +28,12 @@ enum ingest_col {
     INGEST_COL_COUNT,
 };
 
-/* Longest header name kept (longer names are cut for metadata keys). */
-#define INGEST_COLUMN_NAME_MAX 64
+/*
+ * Bytes of a header name kept: a longer name is cut, before a character,
+ * for messages and metadata keys, and two names alike up to the cut are
+ * the same column ("column appears twice").
+ */
+#define INGEST_COLUMN_NAME_MAX 128
 
 struct ingest_columns {
     int index[INGEST_COL_COUNT]; /* field of each known column; -1 absent */

@@ -4,7 +4,18 @@
  * files that have settled, one at a time, in name order of discovery.
  * Moving a file out of the inbox happens only after its import committed
  * (or was refused), so a crash leaves the file in place to be seen again.
+ *
+ * What becomes of a file after its import:
+ *   committed, or committed before a crash stopped the move: imported/;
+ *   refused for what it holds (PAYQ_ERR_DATA, the database's refusals
+ *   included) or unreadable: rejected/, with NAME.errors;
+ *   anything else (the database unreachable or failing, memory, a move
+ *   that failed): left in place, tried again after a growing delay,
+ *   while the other files go on. The watch itself never stops for a file.
  */
+/* realpath() is an X/Open interface, beyond _POSIX_C_SOURCE. */
+#define _XOPEN_SOURCE 700
+
 #include "ingest/inbox.h"
 
 #include <dirent.h>
@@ -26,6 +37,7 @@ enum {
     NAME_MAX_KEPT = 255,
     DIR_MAX = 3072, /* leaves room in PATH_MAX for subdir, name, suffix */
     RECONNECT_MAX_S = 30,
+    RETRY_MAX_S = 60, /* longest wait before a failed file is tried again */
 };
 
 struct tracked {
@@ -33,6 +45,8 @@ struct tracked {
     off_t size;
     struct timespec mtime;
     time_t unchanged_since; /* monotonic seconds */
+    time_t retry_at;        /* not taken again before (monotonic s) */
+    int retry_s;            /* the next wait after a failure */
     bool used;
     bool seen;              /* listed by the current scan */
 };
@@ -82,14 +96,11 @@ static enum payq_err make_subdir(const char *dir, const char *sub)
 enum payq_err inbox_create(const char *dir, const struct ingest_options *opts,
                            int settle_s, struct inbox **out)
 {
+    char real[PATH_MAX];
     struct inbox *box;
     enum payq_err err;
 
     *out = NULL;
-    if (strlen(dir) >= DIR_MAX) {
-        log_error("inbox path is too long", LOG_INT("max", DIR_MAX - 1));
-        return PAYQ_ERR_CONFIG;
-    }
     err = make_subdir(dir, "imported");
     if (err == PAYQ_OK)
         err = make_subdir(dir, "rejected");
@@ -98,7 +109,23 @@ enum payq_err inbox_create(const char *dir, const struct ingest_options *opts,
     box = mem_calloc(1, sizeof(*box));
     if (box == NULL)
         return PAYQ_ERR_NOMEM;
-    snprintf(box->dir, sizeof(box->dir), "%s", dir);
+    /*
+     * File names are recorded as DIR/NAME: the canonical DIR, so that a
+     * restart with another spelling of it still recognises its files.
+     */
+    if (realpath(dir, real) == NULL) {
+        log_error("cannot use the inbox directory", LOG_STR("dir", dir),
+                  LOG_STR("reason", strerror(errno)));
+        mem_free(box);
+        return PAYQ_ERR_CONFIG;
+    }
+    if (strlen(real) >= DIR_MAX) {
+        log_error("inbox path is too long", LOG_STR("dir", real),
+                  LOG_INT("max", DIR_MAX - 1));
+        mem_free(box);
+        return PAYQ_ERR_CONFIG;
+    }
+    memcpy(box->dir, real, strlen(real) + 1);
     box->opts = *opts;
     box->opts.progress = false;
     box->opts.errors_shown = LLONG_MAX; /* the .errors file lists all */
@@ -151,6 +178,8 @@ static void observe(struct inbox *box, int dirfd, const char *name)
         t->size = st.st_size;
         t->mtime = st.st_mtim;
         t->unchanged_since = now_s();
+        t->retry_at = 0; /* new content: no reason to wait */
+        t->retry_s = 0;
     }
 }
 
@@ -197,11 +226,17 @@ static enum payq_err move_to(const struct inbox *box, const char *name,
     return PAYQ_ERR_IO;
 }
 
-/* Writes the problems beside the rejected file, via a temporary name. */
-static void write_errors(const char *dest, const char *text)
+/*
+ * Copies the problems (a temporary file: a file of a million bad rows
+ * has a million lines of them) beside the rejected file, via a temporary
+ * name.
+ */
+static void write_errors(const char *dest, FILE *problems)
 {
     char tmp[PATH_MAX + 16];
     char final[PATH_MAX + 16];
+    char chunk[8192];
+    size_t n;
     FILE *f;
 
     snprintf(tmp, sizeof(tmp), "%s.errors.tmp", dest);
@@ -209,13 +244,15 @@ static void write_errors(const char *dest, const char *text)
     f = fopen(tmp, "w");
     if (f == NULL)
         return;
-    fputs(text, f);
+    rewind(problems);
+    while ((n = fread(chunk, 1, sizeof(chunk), problems)) > 0)
+        fwrite(chunk, 1, n, f);
     if (fclose(f) == 0)
         rename(tmp, final);
 }
 
 static enum payq_err reject_file(struct inbox *box, const char *name,
-                                 const char *problems)
+                                 FILE *problems)
 {
     char dest[PATH_MAX];
     enum payq_err err = move_to(box, name, "rejected", dest, sizeof(dest));
@@ -227,11 +264,14 @@ static enum payq_err reject_file(struct inbox *box, const char *name,
     return PAYQ_OK;
 }
 
-/* What to do with a file after its import returned err. */
+/*
+ * What to do with a file after its import returned err. Returns PAYQ_OK
+ * when the file has left the inbox, else why it stays.
+ */
 static enum payq_err settle_file(struct inbox *box, const char *name,
                                  enum payq_err err,
                                  const struct ingest_result *res,
-                                 const char *problems, int *imported)
+                                 FILE *problems, int *imported)
 {
     char dest[PATH_MAX];
 
@@ -251,33 +291,52 @@ static enum payq_err settle_file(struct inbox *box, const char *name,
     }
     if (err == PAYQ_ERR_DATA || err == PAYQ_ERR_IO)
         return reject_file(box, name, problems);
-    return err; /* the database: leave the file for the next scan */
+    return err; /* the database, say: the file waits for a retry */
 }
 
+/* The file stays: it is taken again after a delay that doubles. */
+static void retry_later(struct tracked *t, enum payq_err err)
+{
+    if (t->retry_s <= 0)
+        t->retry_s = 1;
+    log_warn("inbox file left for later", LOG_STR("file", t->name),
+             LOG_STR("reason", payq_err_str(err)),
+             LOG_INT("retry_in_s", t->retry_s));
+    t->retry_at = now_s() + t->retry_s;
+    t->retry_s = t->retry_s * 2 > RETRY_MAX_S ? RETRY_MAX_S : t->retry_s * 2;
+}
+
+/*
+ * Imports one settled file and moves it. Returns PAYQ_ERR_DB_CONNECT
+ * when the connection is lost (the scan stops there), else PAYQ_OK: a
+ * file that could not be settled waits for its retry.
+ */
 static enum payq_err take_file(struct inbox *box, PGconn *conn,
                                struct tracked *t, int *imported)
 {
     char path[PATH_MAX];
     struct ingest_options opts = box->opts;
     struct ingest_result res;
-    char *problems = NULL;
-    size_t len = 0;
     enum payq_err err;
 
     snprintf(path, sizeof(path), "%s/%s", box->dir, t->name);
-    opts.report = open_memstream(&problems, &len);
-    if (opts.report == NULL)
-        return PAYQ_ERR_NOMEM;
+    opts.report = tmpfile();
+    if (opts.report == NULL) {
+        retry_later(t, PAYQ_ERR_IO);
+        return PAYQ_OK;
+    }
     err = ingest_import_file(conn, path, &opts, &res);
-    fclose(opts.report);
     if (err == PAYQ_ERR_IO && access(path, F_OK) != 0)
-        err = PAYQ_OK, res.batch_id = 0; /* vanished: nothing to do */
+        err = PAYQ_OK; /* vanished: nothing to do */
     else
-        err = settle_file(box, t->name, err, &res,
-                          problems != NULL ? problems : "", imported);
-    free(problems); /* open_memstream allocates with malloc */
-    t->used = false;
-    return err;
+        err = settle_file(box, t->name, err, &res, opts.report, imported);
+    fclose(opts.report);
+    if (err == PAYQ_OK) {
+        t->used = false;
+        return PAYQ_OK;
+    }
+    retry_later(t, err);
+    return PQstatus(conn) == CONNECTION_OK ? PAYQ_OK : PAYQ_ERR_DB_CONNECT;
 }
 
 enum payq_err inbox_scan(struct inbox *box, PGconn *conn, int *imported)
@@ -290,7 +349,8 @@ enum payq_err inbox_scan(struct inbox *box, PGconn *conn, int *imported)
     for (i = 0; err == PAYQ_OK && i < INBOX_FILES_MAX; i++) {
         struct tracked *t = &box->files[i];
 
-        if (t->used && now - t->unchanged_since >= box->settle_s)
+        if (t->used && now - t->unchanged_since >= box->settle_s &&
+            now >= t->retry_at)
             err = take_file(box, conn, t, imported);
     }
     return err;
@@ -306,6 +366,12 @@ static void nap(int seconds, volatile sig_atomic_t *stop)
 
         nanosleep(&tenth, NULL);
     }
+}
+
+/* Doubles a wait, up to RECONNECT_MAX_S. */
+static int longer(int backoff)
+{
+    return backoff * 2 > RECONNECT_MAX_S ? RECONNECT_MAX_S : backoff * 2;
 }
 
 enum payq_err inbox_watch(struct inbox *box, PGconn *conn,
@@ -324,12 +390,15 @@ enum payq_err inbox_watch(struct inbox *box, PGconn *conn,
                      LOG_INT("retry_in_s", backoff));
             nap(backoff, stop);
             PQreset(conn);
-            backoff = backoff * 2 > RECONNECT_MAX_S ? RECONNECT_MAX_S
-                                                    : backoff * 2;
+            backoff = longer(backoff);
             continue;
         }
-        if (err != PAYQ_OK)
-            return err;
+        if (err != PAYQ_OK) {
+            /* The directory itself (already logged): wait, look again. */
+            nap(backoff, stop);
+            backoff = longer(backoff);
+            continue;
+        }
         backoff = 1;
         nap(1, stop);
     }

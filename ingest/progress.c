@@ -9,7 +9,6 @@
 enum {
     CLOCK_EVERY = 1024,      /* rows between clock reads */
     TTY_INTERVAL_MS = 100,   /* at most ten redraws a second */
-    LOG_INTERVAL_MS = 5000,  /* one log line every five seconds */
 };
 
 static long long ms_between(const struct timespec *a,
@@ -20,8 +19,9 @@ static long long ms_between(const struct timespec *a,
 }
 
 void ingest_progress_init(struct ingest_progress *p, const char *label,
-                          unsigned long long total_bytes)
+                          unsigned long long total_bytes, long long log_ms)
 {
+    p->log_ms = log_ms > 0 ? log_ms : INGEST_PROGRESS_LOG_MS;
     p->label = label;
     p->total = total_bytes;
     p->tty = isatty(2) == 1;
@@ -66,7 +66,7 @@ void ingest_progress_update(struct ingest_progress *p,
     p->calls = 0;
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (ms_between(&p->last, &now) <
-        (p->tty ? TTY_INTERVAL_MS : LOG_INTERVAL_MS))
+        (p->tty ? TTY_INTERVAL_MS : p->log_ms))
         return;
     p->last = now;
     f = compute(p, &now, bytes, rows);

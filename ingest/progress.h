@@ -1,8 +1,8 @@
 /*
  * Progress of a long import on stderr. On a terminal: one line redrawn at
  * most ten times a second (percent of bytes, rows, rows per second, time
- * left). Otherwise: one logfmt info line every five seconds, so logs stay
- * readable under systemd or in CI.
+ * left). Otherwise: one logfmt info line every five seconds (or the
+ * interval given), so logs stay readable under systemd or in CI.
  */
 #ifndef PAYQ_INGEST_PROGRESS_H
 #define PAYQ_INGEST_PROGRESS_H
@@ -18,11 +18,19 @@ struct ingest_progress {
     struct timespec start;
     struct timespec last;          /* last redraw or log line */
     unsigned calls;                /* updates since the clock was read */
+    long long log_ms;              /* interval of the log lines */
 };
 
-/* Starts tracking; label must outlive the progress. */
+/* Default interval of the log lines, off a terminal. */
+#define INGEST_PROGRESS_LOG_MS 5000
+
+/*
+ * Starts tracking; label must outlive the progress. log_ms is the
+ * interval of the log lines (off a terminal); 0 or less means
+ * INGEST_PROGRESS_LOG_MS.
+ */
 void ingest_progress_init(struct ingest_progress *p, const char *label,
-                          unsigned long long total_bytes);
+                          unsigned long long total_bytes, long long log_ms);
 
 /* Reports bytes consumed and rows read; cheap enough to call per row. */
 void ingest_progress_update(struct ingest_progress *p,

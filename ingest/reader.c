@@ -29,6 +29,12 @@
  * the end of the input a line end is fed to close a last line that lacks
  * one; a record still open after it has an unclosed quote.
  *
+ * A field longer than libcsv's capped buffer makes it stop mid-segment.
+ * The row is then a row with a problem, not the end of the file: the
+ * reader skips the rest of the row itself (skip_byte() follows libcsv's
+ * rules for quotes, delimiters and line ends from the state libcsv was
+ * left in), then starts libcsv afresh on the next row.
+ *
  * Memory: the read chunk (fd readers), the raw text, the field values and
  * libcsv's buffer, each with a fixed maximum and reused for every row.
  */
@@ -58,7 +64,8 @@ _Static_assert(INGEST_READER_CHUNK >= 16, "a chunk must hold the BOM");
  * libcsv's buffer may grow two bytes past INGEST_PARSE_MAX: it keeps a
  * quoted field's closing quote until the field ends, and it asks for room
  * one byte before it needs it. A field of INGEST_PARSE_MAX bytes still
- * fits; a longer one trips the cap, or is caught in on_field().
+ * fits; a longer one trips the cap (see parse_failed()), and either way
+ * its row gets MSG_FIELD_LONG.
  */
 #define PARSE_CAP (INGEST_PARSE_MAX + 2)
 #define PARSE_BLOCK 4096 /* libcsv's growth step; it halves on refusal */
@@ -74,13 +81,11 @@ static const char MSG_FIELD_LONG[] = "field longer than 1024 bytes";
 static const char MSG_NUL[] = "contains a NUL byte";
 static const char MSG_UTF8[] = "is not valid UTF-8";
 static const char MSG_COLUMNS[] = "has more than 256 fields";
-static const char MSG_PARSE_LONG[] = "field longer than 65536 bytes";
 static const char MSG_UNCLOSED[] = "quoted field is never closed";
 static const char MSG_NOMEM[] = "out of memory";
 
 _Static_assert(INGEST_FIELD_MAX == 1024, "update MSG_FIELD_LONG");
 _Static_assert(INGEST_COLUMNS_MAX == 256, "update MSG_COLUMNS");
-_Static_assert(INGEST_PARSE_MAX == 65536, "update MSG_PARSE_LONG");
 
 struct ingest_reader {
     /* Input: a window of bytes, the whole of a memory input or a chunk. */
@@ -101,6 +106,14 @@ struct ingest_reader {
     bool cr_pending; /* the last byte was CR: line end unsettled */
     bool in_record;  /* libcsv is inside a record */
     long field_line; /* line the field being parsed starts on */
+
+    /* Skipping the rest of a row whose field outgrew libcsv's buffer. */
+    bool skipping;
+    struct skip {
+        int state;   /* a libcsv state: ROW_NOT_BEGUN 0 ... see skip_byte */
+        bool quoted; /* the field being skipped is quoted */
+        bool spaces; /* spaces since a quote inside a quoted field */
+    } skip;
 
     /* The row being built, then handed out. */
     bool row_ready;
@@ -242,11 +255,6 @@ static void on_field(void *bytes, size_t len, void *ctx)
 
     if (r->failed != PAYQ_OK)
         return;
-    /* Possible within PARSE_CAP's slack: see there. */
-    if (len > INGEST_PARSE_MAX) {
-        fail(r, PAYQ_ERR_DATA, MSG_PARSE_LONG, r->field_line);
-        return;
-    }
     /* The delimiter just seen is on this line, so the next field too. */
     r->field_line = r->line;
     r->ntotal++;
@@ -291,18 +299,129 @@ static void *parse_realloc(void *ptr, size_t size)
     return mem_realloc(ptr, size);
 }
 
+/* A fresh libcsv parser with the reader's settings. */
+static enum payq_err parser_start(struct ingest_reader *r)
+{
+    if (csv_init(&r->parser, 0) != 0)
+        return PAYQ_ERR_NOMEM;
+    csv_set_realloc_func(&r->parser, parse_realloc);
+    csv_set_free_func(&r->parser, mem_free);
+    csv_set_blk_size(&r->parser, PARSE_BLOCK);
+    if (r->delim != 0)
+        csv_set_delim(&r->parser, (unsigned char)r->delim);
+    return PAYQ_OK;
+}
+
+/* ---- skipping a row with a field too long for libcsv ----------------- */
+
+/* libcsv's parser states (csv.c), which struct csv_parser exposes. */
+enum { CSV_ROW_NOT_BEGUN, CSV_FIELD_NOT_BEGUN, CSV_FIELD_BEGUN,
+       CSV_FIELD_MIGHT_HAVE_ENDED };
+
+/*
+ * One byte of a skipped row, by libcsv's rules without strict mode (see
+ * csv_parse()); returns true when c ends the row. Only where the row ends
+ * matters, so nothing is stored.
+ */
+static bool skip_byte(struct skip *k, char c, char delim)
+{
+    bool space = (c == ' ' || c == '\t') && c != delim;
+    bool term = c == '\r' || c == '\n';
+
+    switch (k->state) {
+    case CSV_FIELD_BEGUN:
+        if (c == '"' && k->quoted)
+            k->state = CSV_FIELD_MIGHT_HAVE_ENDED;
+        else if (!k->quoted && (c == delim || term))
+            k->state = CSV_FIELD_NOT_BEGUN;
+        return !k->quoted && term;
+    case CSV_FIELD_MIGHT_HAVE_ENDED:
+        if (c == delim || term)
+            k->state = CSV_FIELD_NOT_BEGUN;
+        else if (space)
+            k->spaces = true;
+        else if (c != '"' || !k->spaces)
+            k->state = CSV_FIELD_BEGUN;
+        if (!space)
+            k->spaces = false;
+        return term;
+    default: /* between fields */
+        if (space || c == delim)
+            return false;
+        if (term)
+            return true;
+        k->state = CSV_FIELD_BEGUN;
+        k->quoted = c == '"';
+        return false;
+    }
+}
+
+/* The row is complete: hand it out and start libcsv again. */
+static enum payq_err skip_done(struct ingest_reader *r, char c)
+{
+    r->skipping = false;
+    on_row((unsigned char)c, r);
+    csv_free(&r->parser);
+    if (parser_start(r) != PAYQ_OK)
+        return fail(r, PAYQ_ERR_NOMEM, MSG_NOMEM, r->line);
+    return PAYQ_OK;
+}
+
+/* Skips n bytes of the row being skipped; it may end on the last. */
+static enum payq_err skip_bytes(struct ingest_reader *r, const char *s,
+                                size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (skip_byte(&r->skip, s[i], r->delim))
+            return skip_done(r, s[i]);
+    return PAYQ_OK;
+}
+
 /*
  * libcsv stopped early. It halves its request down to one byte before
- * giving up, so a buffer short of the cap means memory really ran out.
+ * giving up, so a buffer short of the cap means memory really ran out;
+ * at the cap, the field is too long: the row gets that problem and the
+ * rest of it, from the byte libcsv did not take, is skipped.
  */
-static enum payq_err parse_failed(struct ingest_reader *r)
+static enum payq_err parse_failed(struct ingest_reader *r, const char *rest,
+                                  size_t n)
 {
+    size_t index = r->ntotal;
+
     if (r->failed != PAYQ_OK)
         return r->failed;
-    if (csv_error(&r->parser) == CSV_ENOMEM &&
+    if (csv_error(&r->parser) != CSV_ENOMEM ||
         csv_get_buffer_size(&r->parser) < PARSE_CAP)
         return fail(r, PAYQ_ERR_NOMEM, MSG_NOMEM, r->field_line);
-    return fail(r, PAYQ_ERR_DATA, MSG_PARSE_LONG, r->field_line);
+    r->skipping = true;
+    r->skip.state = r->parser.pstate;
+    r->skip.quoted = r->parser.quoted != 0;
+    r->skip.spaces = r->parser.spaces > 0;
+    r->ntotal++;
+    r->nonblank = true;
+    if (index < INGEST_COLUMNS_MAX) {
+        note_problem(r, MSG_FIELD_LONG, index);
+        store_field(r, index, "", 0);
+    } else {
+        note_problem(r, MSG_COLUMNS, INGEST_COLUMNS_MAX);
+    }
+    return r->failed != PAYQ_OK ? r->failed : skip_bytes(r, rest, n);
+}
+
+/* Parses n bytes, or skips them while a row is being skipped. */
+static enum payq_err parse_bytes(struct ingest_reader *r, const char *s,
+                                 size_t n)
+{
+    size_t used;
+
+    if (r->skipping)
+        return skip_bytes(r, s, n);
+    used = csv_parse(&r->parser, s, n, on_field, on_row, r);
+    if (used < n)
+        return parse_failed(r, s + used, n - used);
+    return r->failed;
 }
 
 /* ---- segments -------------------------------------------------------- */
@@ -371,7 +490,6 @@ static enum payq_err feed_segment(struct ingest_reader *r)
     const char *s = r->data + r->pos;
     size_t n = segment_len(s, r->len - r->pos);
     enum payq_err err;
-    size_t used;
 
     settle_cr(r, s[0]);
     if (!r->in_record && has_content(s, n)) {
@@ -380,15 +498,11 @@ static enum payq_err feed_segment(struct ingest_reader *r)
         r->field_line = r->line;
     }
     err = raw_append(r, s, n);
+    if (err == PAYQ_OK)
+        err = parse_bytes(r, s, n);
     if (err != PAYQ_OK)
         return err;
-
-    used = csv_parse(&r->parser, s, n, on_field, on_row, r);
-    r->pos += used;
-    if (used < n)
-        return parse_failed(r);
-    if (r->failed != PAYQ_OK)
-        return r->failed;
+    r->pos += n;
     count_line_end(r, s[n - 1]);
     return PAYQ_OK;
 }
@@ -431,13 +545,14 @@ static enum payq_err read_chunk(struct ingest_reader *r)
  */
 static enum payq_err finish_input(struct ingest_reader *r)
 {
+    enum payq_err err;
+
     r->finished = true;
     if (!r->in_record)
         return PAYQ_OK;
-    if (csv_parse(&r->parser, "\n", 1, on_field, on_row, r) < 1)
-        return parse_failed(r);
-    if (r->failed != PAYQ_OK)
-        return r->failed;
+    err = parse_bytes(r, "\n", 1);
+    if (err != PAYQ_OK)
+        return err;
     if (!r->row_ready)
         return fail(r, PAYQ_ERR_DATA, MSG_UNCLOSED, r->field_line);
     return PAYQ_OK;
@@ -621,13 +736,10 @@ static enum payq_err reader_create(char delimiter, struct ingest_reader **out)
     r = mem_calloc(1, sizeof(*r));
     if (r == NULL)
         return PAYQ_ERR_NOMEM;
-    if (csv_init(&r->parser, 0) != 0) {
+    if (parser_start(r) != PAYQ_OK) {
         mem_free(r);
         return PAYQ_ERR_NOMEM;
     }
-    csv_set_realloc_func(&r->parser, parse_realloc);
-    csv_set_free_func(&r->parser, mem_free);
-    csv_set_blk_size(&r->parser, PARSE_BLOCK);
     buf_init(&r->values, VALUES_MAX);
     buf_init(&r->raw, INGEST_RAW_MAX);
     r->fd = -1;

@@ -14,9 +14,11 @@
  * Hostile input gives row problems, never crashes: a field over
  * INGEST_FIELD_MAX bytes, a NUL byte, invalid UTF-8, a row with more or
  * fewer fields than the header; only a row's first problem is reported.
- * The parser's own buffer is capped near INGEST_PARSE_MAX bytes; a field
- * longer than that (an unterminated quote swallowing the file, say) stops
- * the file with a fatal error, and so does a quote still open at the end.
+ * The parser's own buffer is capped near INGEST_PARSE_MAX bytes; past
+ * that, the field still gets "field longer than 1024 bytes" and the rest
+ * of its row is skipped unparsed (the row then has no fields after that
+ * one). Only a quote still open at the end of the input (an unterminated
+ * quote swallowing the file, say) stops the file with a fatal error.
  *
  * Not thread-safe: one reader per thread.
  */
@@ -30,7 +32,7 @@
 #define INGEST_FIELD_MAX 1024        /* bytes in one field */
 #define INGEST_COLUMNS_MAX 256       /* fields in one row */
 #define INGEST_RAW_MAX 65536         /* raw row bytes kept for reports */
-#define INGEST_PARSE_MAX (64 * 1024) /* longest field: fatal beyond */
+#define INGEST_PARSE_MAX (64 * 1024) /* longest field parsed whole */
 
 struct ingest_reader;
 

@@ -6,13 +6,18 @@
  *
  * Beyond the sanitizers it checks what the stager promises: a valid row
  * gives exactly one COPY line with ten tab-separated columns, a canonical
- * phone and an amount within bounds; an invalid row writes nothing. Each
- * field is also run through every validator on its own.
+ * phone and an amount within bounds, text columns that a UTF8 database
+ * takes (valid UTF-8, no NUL) and metadata that parses as a JSON object
+ * without duplicate keys or \u0000 (as jsonb requires); an invalid row
+ * writes nothing. Each field is also run through every validator on its
+ * own.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "core/buf.h"
 #include "ingest/columns.h"
@@ -61,18 +66,72 @@ static void validate_alone(const char *text, size_t len)
     (void)ingest_required_text_check(text, 200);
 }
 
+/*
+ * One COPY text column, unescaped as PostgreSQL will (\\, \t, \n, \r;
+ * \N is NULL). Returns the unescaped length; out has len + 1 bytes.
+ */
+static size_t copy_value(const char *s, size_t len, char *out, int *null)
+{
+    size_t n = 0;
+    size_t i;
+
+    *null = len == 2 && s[0] == '\\' && s[1] == 'N';
+    for (i = 0; i < len && !*null; i++) {
+        char c = s[i];
+
+        if (c == '\\') {
+            check(i + 1 < len, "COPY escape cut short");
+            c = s[++i];
+            check(strchr("\\tnr", c) != NULL, "unknown COPY escape");
+            c = c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c;
+        }
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* What the database will do with a text column, and with the metadata. */
+static void check_column(size_t index, const char *s, size_t len)
+{
+    char *value = malloc(len + 1);
+    json_error_t jerr;
+    json_t *meta;
+    size_t n;
+    int null;
+
+    check(value != NULL, "out of memory");
+    n = copy_value(s, len, value, &null);
+    check(null || ingest_text_check(value, n) == NULL,
+          "text column a UTF8 database refuses");
+    if (index == 8) {
+        check(!null, "metadata is never NULL");
+        meta = json_loadb(value, n, JSON_REJECT_DUPLICATES, &jerr);
+        check(meta != NULL, "metadata is not JSON");
+        check(json_is_object(meta), "metadata is not an object");
+        json_decref(meta);
+    }
+    free(value);
+}
+
 /* A staged line: one newline at the end, ten columns, nothing else. */
 static void check_line(const char *line, size_t len)
 {
     size_t tabs = 0;
+    size_t start = 0;
     size_t i;
 
     check(len > 0 && line[len - 1] == '\n', "line ends with newline");
     for (i = 0; i + 1 < len; i++) {
         check(line[i] != '\n' && line[i] != '\r', "no raw line break");
-        tabs += line[i] == '\t';
+        if (line[i] != '\t')
+            continue;
+        check_column(tabs, line + start, i - start);
+        tabs++;
+        start = i + 1;
     }
     check(tabs == 9, "ten columns");
+    check_column(tabs, line + start, len - 1 - start);
 }
 
 static void stage_rows(struct ingest_reader *r,

@@ -486,7 +486,7 @@ static void reader_utf8_table(void **state)
 
 /* ---- limits ---------------------------------------------------------- */
 
-enum length_result { LEN_OK, LEN_PROBLEM, LEN_FATAL };
+enum length_result { LEN_OK, LEN_PROBLEM };
 
 static void reader_field_length_table(void **state)
 {
@@ -501,16 +501,17 @@ static void reader_field_length_table(void **state)
         { 1024, true, true, LEN_OK },
         { 1025, true, true, LEN_PROBLEM },
         { 65536, false, true, LEN_PROBLEM },
-        { 65537, false, true, LEN_FATAL },
+        { 65537, false, true, LEN_PROBLEM },
         { 65536, true, true, LEN_PROBLEM },
-        { 65537, true, true, LEN_FATAL },
+        { 65537, true, true, LEN_PROBLEM },
         { 65536, false, false, LEN_PROBLEM },
-        { 65537, false, false, LEN_FATAL },
-        { 65538, false, false, LEN_FATAL },
+        { 65537, false, false, LEN_PROBLEM },
+        { 65538, false, false, LEN_PROBLEM },
         { 65536, true, false, LEN_PROBLEM },
-        { 65537, true, false, LEN_FATAL },
-        { 200000, false, true, LEN_FATAL },
-        { 200000, true, true, LEN_FATAL },
+        { 65537, true, false, LEN_PROBLEM },
+        { 65538, true, false, LEN_PROBLEM },
+        { 200000, false, true, LEN_PROBLEM },
+        { 200000, true, true, LEN_PROBLEM },
     };
     size_t i;
     int kind;
@@ -535,12 +536,10 @@ static void reader_field_length_table(void **state)
             put(&want, "2 [");
             append_repeat(&want, 'x', cases[i].len);
             put(&want, "]\n");
-        } else if (cases[i].want == LEN_PROBLEM) {
-            put(&want, "2 [] !field longer than 1024 bytes@0\n");
         } else {
-            put(&want, "fatal 2: field longer than 65536 bytes\n");
+            put(&want, "2 [] !field longer than 1024 bytes@0\n");
         }
-        if (cases[i].newline && cases[i].want != LEN_FATAL)
+        if (cases[i].newline)
             put(&want, "3 [next]\n");
 
         for (kind = 0; kind < 2; kind++) {
@@ -561,7 +560,10 @@ static void reader_field_length_table(void **state)
     }
 }
 
-/* An unclosed quote swallowing the file stops at the field's line. */
+/*
+ * An unclosed quote swallowing the file is read to the end (the field is
+ * skipped once past the parser's cap), then stops at the field's line.
+ */
 static void reader_runaway_quote_is_fatal(void **state)
 {
     struct buf in;
@@ -576,15 +578,83 @@ static void reader_runaway_quote_is_fatal(void **state)
         assert_int_equal(buf_appendf(&in, "%d,row %d\n", i, i), PAYQ_OK);
     dump_mem(in.data, in.len, 0, DUMP_PLAIN, &out);
     expect_text("runaway mem", buf_str(&out),
-                "1 [a][b]\n2 [1][2]\nfatal 3: field longer than 65536 "
-                "bytes\n");
+                "1 [a][b]\n2 [1][2]\nfatal 3: quoted field is never "
+                "closed\n");
     buf_reset(&out);
     dump_pipe(in.data, in.len, 0, DUMP_PLAIN, &out);
     expect_text("runaway pipe", buf_str(&out),
-                "1 [a][b]\n2 [1][2]\nfatal 3: field longer than 65536 "
-                "bytes\n");
+                "1 [a][b]\n2 [1][2]\nfatal 3: quoted field is never "
+                "closed\n");
     buf_cleanup(&in);
     buf_cleanup(&out);
+}
+
+/*
+ * A field past the parser's cap makes the reader skip the rest of its row
+ * by itself. Where that row ends must be where libcsv would end it: each
+ * case is read twice, with the field 100,000 bytes long and 3 bytes
+ * long, and everything after the row must come out the same.
+ */
+static void reader_long_field_row_ends_where_libcsv_ends_it(void **state)
+{
+    static const struct {
+        const char *before; /* the row up to the field */
+        bool quoted;        /* the field is quoted */
+        const char *after;  /* the rest of the row, its line end too */
+    } cases[] = {
+        { "", false, ",b,c\n" },
+        { "", true, ",b,c\n" },
+        { "a,", false, ",c\r\n" },
+        { "a,", true, "\"\"x\",c\n" },        /* an escaped quote */
+        { "a,", true, "\nmore\",c\n" },       /* a line break inside */
+        { "", false, ",\"b\nb\",c\n" },       /* a later quoted newline */
+        { "a,", true, " ,c\n" },              /* spaces after the quote */
+        { "a,", true, " \"x\ny\",c\n" },      /* a stray quote after them */
+        { "a,", true, "x\",c\n" },            /* text after the quote */
+        { "a,b,", false, "\r" },              /* a bare CR ends the row */
+        { "a,b,", true, "\n" },               /* and so does LF */
+        { "a,b,", false, "" },                /* the end of the input */
+        { "a,b,", true, "" },
+    };
+    size_t i;
+    int len;
+
+    (void)state;
+    for (i = 0; i < ARRAY_LEN(cases); i++) {
+        struct buf in[2];
+        struct buf out[2];
+        const char *tail[2];
+
+        for (len = 0; len < 2; len++) {
+            buf_init(&in[len], 256 * 1024);
+            buf_init(&out[len], DUMP_MAX);
+            put(&in[len], "h1,h2,h3\n");
+            put(&in[len], cases[i].before);
+            put(&in[len], cases[i].quoted ? "\"" : "");
+            append_repeat(&in[len], 'x', len == 0 ? 100000 : 3);
+            put(&in[len], cases[i].quoted ? "\"" : "");
+            put(&in[len], cases[i].after);
+            put(&in[len], cases[i].after[0] != '\0' ? "n1,n2,n3\n" : "");
+            dump_mem(in[len].data, in[len].len, 0, DUMP_PLAIN, &out[len]);
+            /* Past the header and the row with the field. */
+            tail[len] = strchr(strchr(buf_str(&out[len]), '\n') + 1, '\n');
+            assert_non_null(tail[len]);
+        }
+        if (strstr(buf_str(&out[0]), " !field longer than 1024 bytes@") ==
+                NULL ||
+            strcmp(tail[0], tail[1]) != 0)
+            fail_msg("case %zu: long:\n%s--- short:\n%s", i,
+                     buf_str(&out[0]), buf_str(&out[1]));
+        buf_reset(&out[0]);
+        dump_pipe(in[0].data, in[0].len, 0, DUMP_PLAIN, &out[0]);
+        tail[0] = strchr(strchr(buf_str(&out[0]), '\n') + 1, '\n');
+        assert_non_null(tail[0]);
+        assert_string_equal(tail[0], tail[1]);
+        for (len = 0; len < 2; len++) {
+            buf_cleanup(&in[len]);
+            buf_cleanup(&out[len]);
+        }
+    }
 }
 
 /* Builds a row of n fields "f0,f1,...". */
@@ -1023,6 +1093,7 @@ int main(void)
         cmocka_unit_test(reader_utf8_table),
         cmocka_unit_test(reader_field_length_table),
         cmocka_unit_test(reader_runaway_quote_is_fatal),
+        cmocka_unit_test(reader_long_field_row_ends_where_libcsv_ends_it),
         cmocka_unit_test(reader_column_limit_table),
         cmocka_unit_test(reader_raw_is_capped),
         cmocka_unit_test(reader_rejects_bad_arguments),
