@@ -16,7 +16,7 @@
 #define TESTSIM_KEY "key-Vt58-sim-never-logged"
 
 /* Most extra arguments testsim_start() takes. */
-#define TESTSIM_ARGS_MAX 32
+#define TESTSIM_ARGS_MAX 64
 
 struct testsim {
     int pid;             /* 0 when not running */

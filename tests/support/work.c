@@ -249,8 +249,8 @@ static void fetch_ledger(const struct testsim *sim, struct buf *text)
     char url[96];
 
     assert_non_null(easy);
-    snprintf(url, sizeof(url),
-             "http://127.0.0.1:%u/_sim/ledger?limit=100000",
+    /* The whole ledger: the simulator streams every id. */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/_sim/ledger",
              sim->admin_port);
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
@@ -289,19 +289,30 @@ void testwork_ledger_load(const struct testsim *sim, PGconn *conn)
     testdb_exec_ok(conn, "drop table if exists sim_ledger");
     testdb_exec_ok(conn, "create temporary table sim_ledger (txn text"
                          " collate \"C\" primary key, executed int not null,"
-                         " status text)");
+                         " status text, amount bigint, callbacks_acked int)");
     json_array_foreach(txns, i, t) {
         char executed[16];
-        const char *p[3];
+        char amount[24];
+        char acked[16];
+        const char *p[5];
         PGresult *res;
 
         snprintf(executed, sizeof(executed), "%d",
                  (int)json_integer_value(json_object_get(t, "executed")));
+        snprintf(amount, sizeof(amount), "%lld",
+                 (long long)json_integer_value(json_object_get(t, "amount")));
+        snprintf(acked, sizeof(acked), "%d",
+                 (int)json_integer_value(
+                     json_object_get(t, "callbacks_acked")));
         p[0] = json_string_value(json_object_get(t, "id"));
         p[1] = executed;
         p[2] = json_string_value(json_object_get(t, "status"));
-        res = PQexecParams(conn, "insert into sim_ledger values ($1, $2, $3)",
-                           3, NULL, p, NULL, NULL, 0);
+        p[3] = amount;
+        p[4] = acked;
+        res = PQexecParams(conn,
+                           "insert into sim_ledger values ($1, $2, $3, $4,"
+                           " $5)",
+                           5, NULL, p, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
             fail_msg("sim_ledger: %s", PQerrorMessage(conn));
         PQclear(res);

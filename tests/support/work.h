@@ -71,13 +71,14 @@ struct testwork_ledger {
     int attempts;      /* requests over all ids */
 };
 
-/* Reads the simulator's ledger (up to 100,000 ids); fails on error. */
+/* Reads the simulator's whole ledger; fails on error. */
 void testwork_ledger(const struct testsim *sim, struct testwork_ledger *l);
 
 /*
  * Copies the simulator's ledger into the temporary table sim_ledger
- * (txn text primary key, executed int, status text) of conn, replacing
- * an earlier copy, for checks that join it with attempts.
+ * (txn text primary key, executed int, status text, amount bigint,
+ * callbacks_acked int: callbacks the receiver answered 200) of conn,
+ * replacing an earlier copy, for checks that join it with attempts.
  */
 void testwork_ledger_load(const struct testsim *sim, PGconn *conn);
 
