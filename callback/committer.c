@@ -2,6 +2,7 @@
 #include "callback/committer.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 
 struct callback_committer {
     const struct config *cfg;
+    atomic_int connected;        /* threads whose connection is open */
     pthread_mutex_t lock;
     pthread_cond_t ready;        /* the queue is not empty, or stop */
     struct callback_job *head;   /* first in, first out */
@@ -59,21 +61,37 @@ static void fail_all(struct callback_job **jobs, int n, enum payq_err err)
         jobs[i]->item.err = err;
 }
 
+/*
+ * Makes *conn usable, reopening it when it was lost; false when the
+ * database cannot be reached. c->connected follows, for readiness.
+ */
+static bool connect_if_needed(struct callback_committer *c, PGconn **conn)
+{
+    bool was_open = *conn != NULL;
+
+    if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK)
+        return true;
+    db_conn_close(*conn);
+    *conn = NULL;
+    if (was_open)
+        atomic_fetch_sub(&c->connected, 1);
+    if (db_conn_open_at(c->cfg, "callbacks", LOG_LEVEL_WARN, conn) !=
+        PAYQ_OK)
+        return false;
+    atomic_fetch_add(&c->connected, 1);
+    return true;
+}
+
 /* Stores one batch through a contiguous copy of the items. */
-static void store(PGconn **conn, const struct config *cfg,
+static void store(struct callback_committer *c, PGconn **conn,
                   struct callback_job **jobs, int n,
                   struct callback_item *items)
 {
     int i;
 
-    if (*conn == NULL || PQstatus(*conn) != CONNECTION_OK) {
-        db_conn_close(*conn);
-        *conn = NULL;
-        if (db_conn_open_at(cfg, "callbacks", LOG_LEVEL_WARN, conn) !=
-            PAYQ_OK) {
-            fail_all(jobs, n, PAYQ_ERR_DB_CONNECT);
-            return;
-        }
+    if (!connect_if_needed(c, conn)) {
+        fail_all(jobs, n, PAYQ_ERR_DB_CONNECT);
+        return;
     }
     for (i = 0; i < n; i++)
         items[i] = jobs[i]->item;
@@ -94,15 +112,19 @@ static void *committer_main(void *arg)
     int n;
     int i;
 
+    /* Connected before the first callback, so readiness means it. */
+    (void)connect_if_needed(c, &conn);
     while ((n = take(c, jobs, CALLBACK_STORE_BATCH_MAX)) > 0) {
         qsort(jobs, (size_t)n, sizeof(jobs[0]), by_txn);
         if (items == NULL)
             fail_all(jobs, n, PAYQ_ERR_NOMEM);
         else
-            store(&conn, c->cfg, jobs, n, items);
+            store(c, &conn, jobs, n, items);
         for (i = 0; i < n; i++)
             jobs[i]->done(jobs[i], jobs[i]->arg);
     }
+    if (conn != NULL)
+        atomic_fetch_sub(&c->connected, 1);
     db_conn_close(conn);
     mem_free(items);
     return NULL;
@@ -132,6 +154,11 @@ enum payq_err callback_committer_create(const struct config *cfg,
     }
     *out = c;
     return PAYQ_OK;
+}
+
+int callback_committer_connected(struct callback_committer *c)
+{
+    return atomic_load(&c->connected);
 }
 
 void callback_committer_submit(struct callback_committer *c,

@@ -36,12 +36,15 @@ struct callback_committer;
 /*
  * Starts `connections` committer threads (1..CALLBACK_COMMITTERS_MAX) on
  * the database of cfg, which is borrowed and must outlive the committer.
- * A connection that fails is reopened on the next batch; meanwhile its
- * batches fail with PAYQ_ERR_DB_CONNECT.
+ * Each connects at once; a connection that fails is reopened on the next
+ * batch, and meanwhile its batches fail with PAYQ_ERR_DB_CONNECT.
  */
 PAYQ_MUST_USE enum payq_err callback_committer_create(
     const struct config *cfg, int connections,
     struct callback_committer **out);
+
+/* How many committers hold an open database connection. Any thread. */
+int callback_committer_connected(struct callback_committer *c);
 
 /* Queues job; its done() follows. Any thread. */
 void callback_committer_submit(struct callback_committer *c,

@@ -258,6 +258,35 @@ static bool announced_too_large(struct MHD_Connection *conn)
 }
 
 /*
+ * GET /healthz: the process serves. GET /readyz: it can also store, a
+ * committer holding a database connection, for a load balancer to send
+ * callbacks elsewhere meanwhile. false for any other request.
+ */
+static bool health_route(struct callback_server *srv,
+                         struct MHD_Connection *conn, const char *url,
+                         const char *method, enum MHD_Result *rc)
+{
+    bool ready;
+
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+        return false;
+    if (strcmp(url, "/healthz") == 0) {
+        *rc = answer(conn, MHD_HTTP_OK, "text/plain", "ok\n");
+        return true;
+    }
+    if (strcmp(url, "/readyz") != 0)
+        return false;
+    pthread_mutex_lock(&srv->lock);
+    ready = !srv->stopping &&
+            callback_committer_connected(srv->committer) > 0;
+    pthread_mutex_unlock(&srv->lock);
+    *rc = ready ? answer(conn, MHD_HTTP_OK, "text/plain", "ready\n")
+                : answer(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                         "not ready: no database connection\n");
+    return true;
+}
+
+/*
  * The first call: headers only. Returns NULL with *rc set when the
  * request is answered already (refused), else the request's state.
  */
@@ -274,7 +303,9 @@ static struct request *begin(struct callback_server *srv,
     if (req == NULL)
         return NULL;
     source_text(peer, req->source, sizeof(req->source));
-    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+    if (health_route(srv, conn, url, method, rc))
+        ;
+    else if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
         *rc = fail(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
     else if (!route_of(url, req, &token))
         *rc = fail(srv, conn, MHD_HTTP_NOT_FOUND, "not found");

@@ -3,11 +3,15 @@
  * provider's final-status callbacks, run inside `payq work --callbacks`
  * or alone as `payq callbacks`.
  *
- * Routes (POST only):
- *   /cb/<request transaction id>/<token>   a collection (pay_v2 sends the
- *                                          URL we gave it per request)
- *   /cb/deposit/<token>                    a payout (the URL configured
+ * Routes:
+ *   POST /cb/<request transaction id>/<token>  a collection (pay_v2 sends
+ *                                          the URL we gave it per request)
+ *   POST /cb/deposit/<token>               a payout (the URL configured
  *                                          on the provider account)
+ *   GET /healthz                           200 while the process serves
+ *   GET /readyz                            200 when a database connection
+ *                                          is open to store callbacks,
+ *                                          else 503
  * The provider does not sign callbacks: the token in the path is the
  * proof (callback/token.h). Answers: 200 with
  * {"message":"success","success":true,"request_id":"<callbacks.id>"}

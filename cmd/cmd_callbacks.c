@@ -15,6 +15,7 @@
 #include "cmd/commands.h"
 #include "core/log.h"
 #include "core/sdnotify.h"
+#include "db/conn.h"
 
 enum {
     OPT_LISTEN = CLI_OPT_VERSION + 1,
@@ -31,7 +32,9 @@ static void write_help(FILE *out)
           "Receives the provider's final-status callbacks and applies each\n"
           "to its job, answering 200 only once it is committed, until\n"
           "SIGTERM or SIGINT. `payq work --callbacks ADDR:PORT` runs the\n"
-          "same receiver inside the worker pool.\n"
+          "same receiver inside the worker pool. A database that cannot\n"
+          "be reached at start is waited for, with backoff. GET /healthz\n"
+          "answers while it serves, GET /readyz while it can also store.\n"
           "\n"
           "Options:\n"
           "  --listen ADDR:PORT    where to listen [127.0.0.1:8080]\n"
@@ -93,29 +96,57 @@ static enum payq_err print_urls(const struct callback_settings *s)
     return err;
 }
 
-static void wait_for_signal(void)
+static void install_signals(void)
 {
     struct sigaction sa;
-    struct timespec tick = { 0, 200 * 1000 * 1000 };
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    while (!stop_requested)
-        nanosleep(&tick, NULL);
 }
 
-static enum payq_err serve(PGconn *conn, const struct config *cfg,
-                           void *arg)
+/* Serves until a signal, telling systemd's watchdog we are alive. */
+static void wait_for_signal(void)
 {
-    struct callbacks_args *a = arg;
+    struct timespec tick = { 0, 200 * 1000 * 1000 };
+    long long watchdog_ms = sdnotify_watchdog_usec() / 2000;
+    long long since_ping_ms = 0;
+
+    while (!stop_requested) {
+        nanosleep(&tick, NULL);
+        since_ping_ms += 200;
+        if (watchdog_ms > 0 && since_ping_ms >= watchdog_ms) {
+            since_ping_ms = 0;
+            if (sdnotify_send("WATCHDOG=1") != PAYQ_OK)
+                log_debug("systemd watchdog not pinged");
+        }
+    }
+}
+
+/*
+ * The receiver's life: the database, waited for as long as it takes (a
+ * signal meanwhile is a clean stop), then the server until a signal.
+ */
+static enum payq_err serve(const struct cli *cli, const struct config *cfg,
+                           struct callbacks_args *a)
+{
     struct callback_server *srv = NULL;
     struct callback_counts counts;
+    PGconn *conn = NULL;
     enum payq_err err;
 
-    (void)conn; /* the schema is checked; committers open their own */
-    err = callback_server_start(cfg, &a->settings, &srv);
+    install_signals();
+    err = cli_connect_wait(cli, cfg, CLI_SCHEMA_CURRENT, &stop_requested,
+                           &conn);
+    /* The schema is checked; the committers open their own. */
+    db_conn_close(conn);
+    if (err == PAYQ_ERR_INTERRUPTED) {
+        log_info("stopped while waiting for the database");
+        return PAYQ_OK;
+    }
+    if (err == PAYQ_OK)
+        err = callback_server_start(cfg, &a->settings, &srv);
     if (err != PAYQ_OK)
         return err;
     if (sdnotify_send("READY=1") != PAYQ_OK)
@@ -182,6 +213,8 @@ int cmd_callbacks(struct cli *cli, int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct callbacks_args a;
+    struct config cfg;
+    enum payq_err err;
     int opt;
 
     memset(&a, 0, sizeof(a));
@@ -202,5 +235,9 @@ int cmd_callbacks(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
     if (a.print_urls)
         return cli_exit_code(print_urls(&a.settings));
-    return cli_run_with_db(cli, CLI_SCHEMA_CURRENT, serve, &a);
+    err = cli_configure(cli, &cfg);
+    if (err == PAYQ_OK)
+        err = serve(cli, &cfg, &a);
+    config_cleanup(&cfg);
+    return cli_exit_code(err);
 }

@@ -29,6 +29,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "queue/claim.h"
+#include "tests/support/notify.h"
 #include "tests/support/proc.h"
 #include "tests/support/testdb.h"
 #include "tests/support/work.h"
@@ -823,6 +824,34 @@ static void callbacks_http_races_and_late(void **state)
                      1);
 }
 
+/* /healthz while it serves; /readyz once a database connection is open,
+ * and 503 while none can be. */
+static void callbacks_health_routes(void **state)
+{
+    struct fixture *fx = *state;
+    struct timespec tick = { 0, 50 * 1000 * 1000 };
+    long status = 0;
+    int i;
+
+    start(fx, NULL, NULL);
+    assert_int_equal(request(fx, "/healthz", NULL, NULL, NULL).status, 200);
+    for (i = 0; i < 100 && status != 200; i++) {
+        status = request(fx, "/readyz", NULL, NULL, NULL).status;
+        if (status != 200)
+            nanosleep(&tick, NULL);
+    }
+    assert_int_equal(status, 200);
+    callback_server_stop(fx->srv);
+    fx->srv = NULL;
+
+    /* No database to be had: alive, but not ready. */
+    fx->cfg.database_url = "host=/nonexistent-payq-dir dbname=none"
+                           " connect_timeout=1";
+    start(fx, NULL, NULL);
+    assert_int_equal(request(fx, "/healthz", NULL, NULL, NULL).status, 200);
+    assert_int_equal(request(fx, "/readyz", NULL, NULL, NULL).status, 503);
+}
+
 /* The file's text (valid until the next call); "" if unreadable. */
 static const char *file_text(const char *path)
 {
@@ -856,15 +885,22 @@ static unsigned logged_port(const char *log_path)
     return port;
 }
 
-/* payq callbacks, the receiver alone: its usage errors, --print-urls,
- * and a run that stores a callback and stops cleanly on SIGTERM. */
+/* payq callbacks, the receiver alone: its usage errors, --print-urls, a
+ * run under systemd's eye (READY, WATCHDOG, STOPPING) that stores a
+ * callback and stops cleanly on SIGTERM, and a wait for a database. */
 static void callbacks_command_serves_and_stops(void **state)
 {
     struct fixture *fx = *state;
     char db_env[600];
+    char socket_env[128];
     const char *env[] = { db_env, "PAYQ_CALLBACK_SECRET=" SECRET,
                           "PAYQ_CALLBACK_URL=https://cb.example/payq",
-                          NULL };
+                          socket_env, "WATCHDOG_USEC=600000", NULL };
+    const char *away_env[] = {
+        "DATABASE_URL=host=/nonexistent-payq-dir dbname=none",
+        "PAYQ_CALLBACK_SECRET=" SECRET, NULL
+    };
+    struct testnotify ns;
     const char *no_secret[] = { "PAYQ_CALLBACK_SECRET", NULL };
     const char *urls[] = { proc_payq_path(), "callbacks", "--print-urls",
                            NULL };
@@ -879,6 +915,7 @@ static void callbacks_command_serves_and_stops(void **state)
     int pid;
 
     snprintf(db_env, sizeof(db_env), "DATABASE_URL=%s", fx->db.conninfo);
+    snprintf(socket_env, sizeof(socket_env), "NOTIFY_SOCKET=");
     proc_run(urls, env, &res);
     assert_int_equal(res.exit_code, 0);
     assert_int_equal(callback_token_deposit(SECRET, token), PAYQ_OK);
@@ -894,14 +931,29 @@ static void callbacks_command_serves_and_stops(void **state)
     proc_result_cleanup(&res);
 
     assert_true(mkstemp(log_path) >= 0);
+    testnotify_open(&ns);
+    snprintf(socket_env, sizeof(socket_env), "NOTIFY_SOCKET=%s", ns.path);
     pid = proc_start(serve, env, log_path);
+    testnotify_expect(&ns, "READY=1");
     fx->port_override = logged_port(log_path);
     assert_true(fx->port_override > 0);
     assert_int_equal(post_pay(fx, job, "Successfull", "01", NULL), 200);
     assert_string_equal(state_of(fx, job), "succeeded");
+    testnotify_expect(&ns, "WATCHDOG=1");
     assert_int_equal(kill(pid, SIGTERM), 0);
+    testnotify_expect(&ns, "STOPPING=1");
     assert_int_equal(proc_wait(pid), 0);
     assert_non_null(strstr(file_text(log_path), "stored=1"));
+    testnotify_close(&ns);
+
+    /* A database away at start is waited for; a signal stops it cleanly. */
+    pid = proc_start(serve, away_env, log_path);
+    sleep(2);
+    assert_int_equal(kill(pid, 0), 0);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(proc_wait(pid), 0);
+    assert_non_null(strstr(file_text(log_path),
+                           "stopped while waiting for the database"));
     unlink(log_path);
 }
 
@@ -962,6 +1014,7 @@ int main(void)
         T(callbacks_http_conflicts_are_flagged),
         T(callbacks_http_races_and_late),
         T(callbacks_command_serves_and_stops),
+        T(callbacks_health_routes),
         T(callbacks_unmatched_and_wrapped_and_form),
         T(callbacks_unknown_status_never_succeeds),
         T(callbacks_deposit_route),
