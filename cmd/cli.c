@@ -75,6 +75,14 @@ void cli_write_global_help(FILE *out)
           "logged. Logs are logfmt lines on stderr (journald priorities\n"
           "when JOURNAL_STREAM names stderr).\n",
           out);
+    fprintf(out,
+            "\n"
+            "Database connections carry an application_name naming the\n"
+            "command or its part (payq-status, payq-worker...) unless the\n"
+            "URL or PGAPPNAME names one, and give up after %d s without\n"
+            "an answer unless the URL's connect_timeout or\n"
+            "PGCONNECT_TIMEOUT says otherwise.\n",
+            DB_CONNECT_TIMEOUT_S);
 }
 
 void cli_write_exit_help(FILE *out)

@@ -10,14 +10,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "core/log.h"
 #include "db/conn.h"
 #include "db/migrate.h"
+#include "tests/support/proc.h"
 #include "tests/support/testdb.h"
 
 #define STR_(x) #x
@@ -158,29 +161,126 @@ static void migrate_waits_for_a_concurrent_run(void **state)
     PQfinish(holder);
 }
 
+/* Waits until n sessions on conn's database wait for an advisory lock. */
+static int wait_for_lock_waiters(PGconn *conn, int n)
+{
+    int i;
+
+    for (i = 0; i < 200; i++) {
+        struct timespec pause = { 0, 50 * 1000 * 1000 };
+
+        if (testdb_scalar(conn, "select count(*) from pg_locks l"
+                                " join pg_database d on d.oid ="
+                                " l.database where l.locktype ="
+                                " 'advisory' and not l.granted and"
+                                " d.datname = current_database()") == n)
+            return 1;
+        nanosleep(&pause, NULL);
+    }
+    return 0;
+}
+
 static void migrate_concurrent_runs_apply_once(void **state)
 {
     struct migrate_run runs[4];
     pthread_t threads[4];
-    PGconn *conn;
+    PGconn *conn = testdb_connect(*state);
     int total = 0;
+    int all = 0;
     int i;
 
+    /* Held until all four wait, so that they surely overlap. */
+    testdb_exec_ok(conn, "select pg_advisory_lock(" LOCK_ARGS ")");
     for (i = 0; i < 4; i++) {
         runs[i] = (struct migrate_run){ .db = *state, .applied = -1 };
         assert_int_equal(
             pthread_create(&threads[i], NULL, migrate_thread, &runs[i]), 0);
     }
+    assert_true(wait_for_lock_waiters(conn, 4));
+    testdb_exec_ok(conn, "select pg_advisory_unlock(" LOCK_ARGS ")");
     for (i = 0; i < 4; i++) {
         assert_int_equal(pthread_join(threads[i], NULL), 0);
         assert_int_equal(runs[i].err, PAYQ_OK);
         total += runs[i].applied;
+        all += runs[i].applied == (int)db_migrations_count;
     }
     /* One run applied everything; the others found nothing left. */
+    assert_int_equal(all, 1);
     assert_int_equal(total, (int)db_migrations_count);
-    conn = testdb_connect(*state);
     assert_int_equal(inspect_state(conn), DB_SCHEMA_CURRENT);
     PQfinish(conn);
+}
+
+/* Reads a whole (small) file into out, NUL-terminated. */
+static void read_text(const char *path, char *out, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(out, 1, size - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+/*
+ * Two real `payq migrate` processes started together against a fresh
+ * database. A session of the test holds the lock until both wait on it,
+ * so they truly overlap; once it is released, one applies everything
+ * while the other waits, then finds nothing left.
+ */
+static void migrate_two_processes_apply_once(void **state)
+{
+    const struct testdb *db = *state;
+    PGconn *holder = testdb_connect(db);
+    char url[128];
+    const char *env[] = { url, "PAYQ_LOG_LEVEL=info", NULL };
+    const char *argv[] = { proc_payq_path(), "migrate", NULL };
+    char logs[2][64];
+    char text[2][16384];
+    char all[64];
+    int pids[2];
+    int applied_all = 0;
+    int applied_none = 0;
+    int i;
+
+    snprintf(url, sizeof(url), "DATABASE_URL=%s", db->conninfo);
+    snprintf(all, sizeof(all), "migrations applied: %d;",
+             (int)db_migrations_count);
+    testdb_exec_ok(holder, "select pg_advisory_lock(" LOCK_ARGS ")");
+    for (i = 0; i < 2; i++) {
+        int fd;
+
+        snprintf(logs[i], sizeof(logs[i]), "/tmp/payq-migrate-log.XXXXXX");
+        fd = mkstemp(logs[i]);
+        assert_true(fd >= 0);
+        close(fd);
+        pids[i] = proc_start(argv, env, logs[i]);
+    }
+    assert_true(wait_for_lock_waiters(holder, 2));
+    testdb_exec_ok(holder, "select pg_advisory_unlock(" LOCK_ARGS ")");
+
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(proc_wait(pids[i]), 0);
+        read_text(logs[i], text[i], sizeof(text[i]));
+        unlink(logs[i]);
+        /* Both waited: the test's lock made them overlap. */
+        if (strstr(text[i], "another payq migrate is running") == NULL)
+            fail_msg("run %d did not wait:\n%s", i, text[i]);
+        if (strstr(text[i], all) != NULL)
+            applied_all++;
+        if (strstr(text[i], "migrations applied: 0;") != NULL &&
+            strstr(text[i], "msg=\"migration applied\"") == NULL)
+            applied_none++;
+    }
+    if (applied_all != 1 || applied_none != 1)
+        fail_msg("wanted one run to apply all, one none:\n%s\n--\n%s",
+                 text[0], text[1]);
+    assert_int_equal(inspect_state(holder), DB_SCHEMA_CURRENT);
+    assert_int_equal(testdb_scalar(holder, "select count(*) from "
+                                           "schema_migrations"),
+                     (long long)db_migrations_count);
+    PQfinish(holder);
 }
 
 static void migrate_refuses_unknown_newer_migration(void **state)
@@ -279,6 +379,7 @@ int main(void)
         T(migrate_second_run_is_noop),
         T(migrate_waits_for_a_concurrent_run),
         T(migrate_concurrent_runs_apply_once),
+        T(migrate_two_processes_apply_once),
         T(migrate_refuses_unknown_newer_migration),
         T(migrate_refuses_edited_migration),
         T(migrate_applies_pending_to_older_schema),

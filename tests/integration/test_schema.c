@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -261,6 +262,138 @@ static void schema_holds_documented_response_codes(void **state)
                      6);
 }
 
+static void schema_server_is_postgresql_15(void **state)
+{
+    struct fixture *fx = *state;
+
+    /* The schema and its tests are written for one major version. */
+    assert_int_equal(testdb_scalar(fx->conn,
+                                   "select current_setting("
+                                   "'server_version_num')::int / 10000"),
+                     15);
+}
+
+/* How many indexes named name, on table, have the definition def. */
+static long long index_count(PGconn *conn, const char *name,
+                             const char *def)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "select count(*) from pg_indexes where schemaname = 'public'"
+             " and indexname = '%s' and indexdef = '%s'",
+             name, def);
+    return testdb_scalar(conn, sql);
+}
+
+static void schema_has_claim_and_lookup_indexes(void **state)
+{
+    static const char *const cases[][2] = {
+        /* The claim path reads due queued jobs only, in order. */
+        { "jobs_claim_idx", "CREATE INDEX jobs_claim_idx ON public.jobs"
+                            " USING btree (run_at, id) WHERE (state ="
+                            " ''queued''::text)" },
+        { "jobs_reference_unique", "CREATE UNIQUE INDEX"
+                                   " jobs_reference_unique ON public.jobs"
+                                   " USING btree (reference)" },
+        { "attempts_request_txn_id_unique",
+          "CREATE UNIQUE INDEX attempts_request_txn_id_unique ON"
+          " public.attempts USING btree (request_txn_id)" },
+        { "attempts_provider_txn_id_idx",
+          "CREATE INDEX attempts_provider_txn_id_idx ON public.attempts"
+          " USING btree (provider_txn_id)" },
+        { "callbacks_request_txn_id_idx",
+          "CREATE INDEX callbacks_request_txn_id_idx ON public.callbacks"
+          " USING btree (request_txn_id)" },
+    };
+    struct fixture *fx = *state;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (index_count(fx->conn, cases[i][0], cases[i][1]) != 1)
+            fail_msg("index %s missing or changed", cases[i][0]);
+}
+
+/* Fails unless EXPLAIN of sql names index and scans no table whole. */
+static void assert_plan_uses(PGconn *conn, const char *sql,
+                             const char *index)
+{
+    char explain[512];
+    char plan[4096] = "";
+    PGresult *res;
+    int i;
+
+    snprintf(explain, sizeof(explain), "explain %s", sql);
+    res = PQexec(conn, explain);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    for (i = 0; i < PQntuples(res); i++) {
+        size_t len = strlen(plan);
+
+        snprintf(plan + len, sizeof(plan) - len, "%s\n",
+                 PQgetvalue(res, i, 0));
+    }
+    PQclear(res);
+    if (strstr(plan, index) == NULL || strstr(plan, "Seq Scan") != NULL)
+        fail_msg("%s\n  should use %s, but the plan is:\n%s", sql, index,
+                 plan);
+}
+
+/*
+ * Enough rows, analysed, that a scan of a whole table costs more than an
+ * index would: the planner then shows what the lookups really use.
+ */
+static void seed_lookup_rows(PGconn *conn)
+{
+    testdb_exec_ok(conn,
+                   "insert into batches (file_name, file_size, file_sha256,"
+                   " kind, approved_at, approved_by) values ('idx.csv', 1,"
+                   " repeat('ef', 32), 'pay', now(), 'test')");
+    testdb_exec_ok(conn,
+                   "insert into jobs (batch_id, kind, phone, amount,"
+                   " reference) select (select max(id) from batches),"
+                   " 'pay', '250788123456', 100, 'idx-' || g"
+                   " from generate_series(1, 3000) g");
+    testdb_exec_ok(conn,
+                   "insert into attempts (job_id, attempt_no,"
+                   " request_txn_id, provider_txn_id) select id, 1,"
+                   " 'IDX-' || id, 'P-' || id from jobs"
+                   " where reference like 'idx-%'");
+    testdb_exec_ok(conn,
+                   "insert into callbacks (endpoint, body, request_txn_id,"
+                   " effect) select 'pay', '\\x7b7d', request_txn_id,"
+                   " 'unmatched' from attempts"
+                   " where request_txn_id like 'IDX-%'");
+    testdb_exec_ok(conn, "analyze jobs, attempts, callbacks");
+}
+
+static void schema_lookups_use_their_indexes(void **state)
+{
+    static const char *const cases[][2] = {
+        /* payq show REFERENCE, duplicates at import. */
+        { "select id from jobs where reference = 'idx-1500'",
+          "jobs_reference_unique" },
+        /* A callback finds its attempt by our transaction id. */
+        { "select id, job_id from attempts"
+          " where request_txn_id = 'IDX-1500'",
+          "attempts_request_txn_id_unique" },
+        /* ... also as payq_apply_callbacks() joins them, many at once. */
+        { "select a.id from unnest(array['IDX-15', 'IDX-7']::text[])"
+          " with ordinality as i(txn_id, ord)"
+          " join attempts a on a.request_txn_id = i.txn_id",
+          "attempts_request_txn_id_unique" },
+        { "select id from attempts where provider_txn_id = 'P-1500'",
+          "attempts_provider_txn_id_idx" },
+        { "select id from callbacks where request_txn_id = 'IDX-1500'",
+          "callbacks_request_txn_id_idx" },
+    };
+    struct fixture *fx = *state;
+    size_t i;
+
+    seed_lookup_rows(fx->conn);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_plan_uses(fx->conn, cases[i][0], cases[i][1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +405,9 @@ int main(void)
         cmocka_unit_test(schema_rejects_invalid_payment_rows),
         cmocka_unit_test(schema_documents_every_table),
         cmocka_unit_test(schema_holds_documented_response_codes),
+        cmocka_unit_test(schema_server_is_postgresql_15),
+        cmocka_unit_test(schema_has_claim_and_lookup_indexes),
+        cmocka_unit_test(schema_lookups_use_their_indexes),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
