@@ -13,6 +13,7 @@
 struct callback_committer {
     const struct config *cfg;
     atomic_int connected;        /* threads whose connection is open */
+    atomic_bool outage_logged;   /* an outage is warned of once */
     pthread_mutex_t lock;
     pthread_cond_t ready;        /* the queue is not empty, or stop */
     struct callback_job *head;   /* first in, first out */
@@ -75,9 +76,17 @@ static bool connect_if_needed(struct callback_committer *c, PGconn **conn)
     *conn = NULL;
     if (was_open)
         atomic_fetch_sub(&c->connected, 1);
-    if (db_conn_open_at(c->cfg, "callbacks", LOG_LEVEL_WARN, conn) !=
-        PAYQ_OK)
+    /* One warning per outage for all committers, not one per batch;
+     * the reason of each failure is logged at debug. */
+    if (db_conn_open_at(c->cfg, "callbacks", LOG_LEVEL_DEBUG, conn) !=
+        PAYQ_OK) {
+        if (!atomic_exchange(&c->outage_logged, true))
+            log_warn("callback receiver cannot reach the database; "
+                     "callbacks are answered 503 until it is back");
         return false;
+    }
+    if (atomic_exchange(&c->outage_logged, false))
+        log_info("callback receiver: database connection back");
     atomic_fetch_add(&c->connected, 1);
     return true;
 }

@@ -830,6 +830,8 @@ static void callbacks_health_routes(void **state)
 {
     struct fixture *fx = *state;
     struct timespec tick = { 0, 50 * 1000 * 1000 };
+    char path[256];
+    char body[512];
     long status = 0;
     int i;
 
@@ -844,12 +846,20 @@ static void callbacks_health_routes(void **state)
     callback_server_stop(fx->srv);
     fx->srv = NULL;
 
-    /* No database to be had: alive, but not ready. */
+    /* No database to be had: alive, but not ready; callbacks get 503,
+     * and the outage is one warning, not one per callback. */
     fx->cfg.database_url = "host=/nonexistent-payq-dir dbname=none"
                            " connect_timeout=1";
     start(fx, NULL, NULL);
     assert_int_equal(request(fx, "/healthz", NULL, NULL, NULL).status, 200);
     assert_int_equal(request(fx, "/readyz", NULL, NULL, NULL).status, 503);
+    pay_path("T-1-1", path, sizeof(path));
+    pay_body("T-1-1", "Successfull", "01", body, sizeof(body));
+    for (i = 0; i < 3; i++)
+        assert_int_equal(request(fx, path, body, NULL, NULL).status, 503);
+    assert_int_equal(occurrences(log_text(fx), "callback receiver cannot"
+                                               " reach the database"),
+                     1);
 }
 
 /* The file's text (valid until the next call); "" if unreadable. */
