@@ -86,14 +86,14 @@ static const char MIXED_HEADER[] = "kind,reference,phone,amount,"
                                    "reason,deposit_ref_name\n";
 
 static const struct school SCHOOLS[] = {
-    {"Groupe Scolaire Kimironko II", "GSK", true, true},
-    {"Ecole Primaire Nyamirambo", "EPN", true, false},
-    {"G.S. Saint Joseph, Kabgayi", "GSJ", true, true},
-    {"Lycée de Rusizi", "LYR", false, true},
-    {"Collège de l'Espérance, Huye", "CEH", false, true},
-    {"Ecole Secondaire Musanze", "ESM", false, true},
-    {"Groupe Scolaire Gahini, Kayonza", "GSG", true, true},
-    {"Kicukiro Hill Academy", "KHA", true, true},
+    { "Groupe Scolaire Kimironko II", "GSK", true, true },
+    { "Ecole Primaire Nyamirambo", "EPN", true, false },
+    { "G.S. Saint Joseph, Kabgayi", "GSJ", true, true },
+    { "Lycée de Rusizi", "LYR", false, true },
+    { "Collège de l'Espérance, Huye", "CEH", false, true },
+    { "Ecole Secondaire Musanze", "ESM", false, true },
+    { "Groupe Scolaire Gahini, Kayonza", "GSG", true, true },
+    { "Kicukiro Hill Academy", "KHA", true, true },
 };
 
 /* Kinyarwanda, English and French given names, as parents choose them. */
@@ -328,7 +328,7 @@ static void put_person(struct line *l, uint64_t *rng)
 {
     const char *given = GIVEN_NAMES[rng_below(rng, COUNT(GIVEN_NAMES))];
     const char *family = FAMILY_NAMES[rng_below(rng, COUNT(FAMILY_NAMES))];
-    struct line name = {.len = 0, .overflow = false};
+    struct line name = { .len = 0, .overflow = false };
     const char *p;
 
     if (rng_percent(rng, 90)) {
@@ -393,7 +393,7 @@ static void put_pay_rest(struct line *l, uint64_t *rng, unsigned term)
 /* The cash-out fee as files write it: empty or 0 for none, or a fee. */
 static void put_charge(struct line *l, uint64_t *rng)
 {
-    static const char *const CHARGES[] = {"", "0", "100", "250", "500"};
+    static const char *const CHARGES[] = { "", "0", "100", "250", "500" };
 
     put_str(l, CHARGES[rng_below(rng, COUNT(CHARGES))]);
 }

@@ -52,8 +52,7 @@ static char *trim(char *entry)
     return entry;
 }
 
-enum payq_err callback_allow_parse(const char *text,
-                                   struct callback_allow *out)
+enum payq_err callback_allow_parse(const char *text, struct callback_allow *out)
 {
     const char *p = text;
 
@@ -125,8 +124,7 @@ bool callback_allow_check(const struct callback_allow *allow,
     for (i = 0; i < allow->count; i++) {
         const struct callback_allow_entry *e = &allow->entries[i];
 
-        if (e->family == family &&
-            prefix_matches(e->addr, addr, e->prefix))
+        if (e->family == family && prefix_matches(e->addr, addr, e->prefix))
             return true;
     }
     return false;

@@ -16,14 +16,14 @@
 #define CALLBACK_ALLOW_MAX 64 /* entries */
 
 struct callback_allow_entry {
-    int family;                 /* AF_INET or AF_INET6 */
-    unsigned char addr[16];     /* network byte order */
-    int prefix;                 /* bits that must match */
+    int family;             /* AF_INET or AF_INET6 */
+    unsigned char addr[16]; /* network byte order */
+    int prefix;             /* bits that must match */
 };
 
 struct callback_allow {
     struct callback_allow_entry entries[CALLBACK_ALLOW_MAX];
-    int count;                  /* 0: every source is allowed */
+    int count; /* 0: every source is allowed */
 };
 
 /*

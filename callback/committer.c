@@ -12,11 +12,11 @@
 
 struct callback_committer {
     const struct config *cfg;
-    atomic_int connected;        /* threads whose connection is open */
-    atomic_bool outage_logged;   /* an outage is warned of once */
+    atomic_int connected;      /* threads whose connection is open */
+    atomic_bool outage_logged; /* an outage is warned of once */
     pthread_mutex_t lock;
-    pthread_cond_t ready;        /* the queue is not empty, or stop */
-    struct callback_job *head;   /* first in, first out */
+    pthread_cond_t ready;      /* the queue is not empty, or stop */
+    struct callback_job *head; /* first in, first out */
     struct callback_job *tail;
     bool stop;
     pthread_t threads[CALLBACK_COMMITTERS_MAX];
@@ -115,8 +115,8 @@ static void *committer_main(void *arg)
 {
     struct callback_committer *c = arg;
     struct callback_job *jobs[CALLBACK_STORE_BATCH_MAX];
-    struct callback_item *items = mem_calloc(CALLBACK_STORE_BATCH_MAX,
-                                             sizeof(*items));
+    struct callback_item *items =
+        mem_calloc(CALLBACK_STORE_BATCH_MAX, sizeof(*items));
     PGconn *conn = NULL;
     int n;
     int i;
@@ -155,8 +155,8 @@ enum payq_err callback_committer_create(const struct config *cfg,
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->ready, NULL);
     for (; c->started < connections; c->started++) {
-        if (pthread_create(&c->threads[c->started], NULL, committer_main,
-                           c) != 0) {
+        if (pthread_create(&c->threads[c->started], NULL, committer_main, c) !=
+            0) {
             callback_committer_destroy(c);
             return PAYQ_ERR_NOMEM;
         }

@@ -23,12 +23,12 @@
 
 /* One callback waiting to be stored; owned by the submitter. */
 struct callback_job {
-    struct callback_item item;  /* inputs, then outputs */
+    struct callback_item item; /* inputs, then outputs */
     /* Called once, from a committer thread, when item's outputs are
      * final. It must not block. */
     void (*done)(struct callback_job *job, void *arg);
     void *arg;
-    struct callback_job *next;  /* the committer's queue link */
+    struct callback_job *next; /* the committer's queue link */
 };
 
 struct callback_committer;
@@ -39,9 +39,9 @@ struct callback_committer;
  * Each connects at once; a connection that fails is reopened on the next
  * batch, and meanwhile its batches fail with PAYQ_ERR_DB_CONNECT.
  */
-PAYQ_MUST_USE enum payq_err callback_committer_create(
-    const struct config *cfg, int connections,
-    struct callback_committer **out);
+PAYQ_MUST_USE enum payq_err
+callback_committer_create(const struct config *cfg, int connections,
+                          struct callback_committer **out);
 
 /* How many committers hold an open database connection. Any thread. */
 int callback_committer_connected(struct callback_committer *c);

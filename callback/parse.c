@@ -50,9 +50,11 @@ static const struct field_spec {
     size_t offset; /* of the text in struct reading */
     size_t size;   /* of that text, terminator included */
 } fields[] = {
-#define TEXT(name, kind, member)                                      \
-    { name, kind, offsetof(struct reading, member),                  \
-      sizeof(((struct reading *)0)->member) }
+#define TEXT(name, kind, member)                                               \
+    {                                                                          \
+        name, kind, offsetof(struct reading, member),                          \
+            sizeof(((struct reading *)0)->member)                              \
+    }
     TEXT("requesttransactionid", FIELD_ID, f.request_txn_id),
     TEXT("transactionid", FIELD_ID, f.transaction_id),
     TEXT("status", FIELD_ID, f.status),
@@ -71,8 +73,7 @@ static const struct field_spec *field_named(const char *name, size_t n)
     size_t i;
 
     for (i = 0; i < COUNT(fields); i++)
-        if (strlen(fields[i].name) == n &&
-            memcmp(fields[i].name, name, n) == 0)
+        if (strlen(fields[i].name) == n && memcmp(fields[i].name, name, n) == 0)
             return &fields[i];
     return NULL;
 }
@@ -148,8 +149,8 @@ static enum payq_err amount_from_real(struct reading *r, double d)
 
 /* Stores n bytes of text as the field spec names, checking them first. */
 static enum payq_err store_text(struct reading *r,
-                                const struct field_spec *spec,
-                                const char *text, size_t n)
+                                const struct field_spec *spec, const char *text,
+                                size_t n)
 {
     char *dst;
 
@@ -173,8 +174,7 @@ static enum payq_err store_text(struct reading *r,
 
 /* One JSON value: a string, an integer, an amount's real, or null. */
 static enum payq_err store_json(struct reading *r,
-                                const struct field_spec *spec,
-                                const json_t *v)
+                                const struct field_spec *spec, const json_t *v)
 {
     char number[32];
     int n;
@@ -182,8 +182,7 @@ static enum payq_err store_json(struct reading *r,
     if (v == NULL || json_is_null(v))
         return PAYQ_OK;
     if (json_is_string(v))
-        return store_text(r, spec, json_string_value(v),
-                          json_string_length(v));
+        return store_text(r, spec, json_string_value(v), json_string_length(v));
     if (json_is_real(v) && spec->kind == FIELD_AMOUNT)
         return amount_from_real(r, json_real_value(v));
     if (!json_is_integer(v))
@@ -235,8 +234,7 @@ static const char *skip_bom(const char *s, size_t *n)
 }
 
 /* Loads text as a JSON object into *root, or PAYQ_ERR_DATA. */
-static enum payq_err json_load_object(const char *text, size_t n,
-                                      json_t **root)
+static enum payq_err json_load_object(const char *text, size_t n, json_t **root)
 {
     json_error_t error;
 
@@ -245,8 +243,8 @@ static enum payq_err json_load_object(const char *text, size_t n,
     if (!json_depth_ok(text, n))
         return PAYQ_ERR_DATA;
     /* A second "status" must not silently win over the first. */
-    *root = json_loadb(text, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-                       &error);
+    *root =
+        json_loadb(text, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
     if (json_is_object(*root))
         return PAYQ_OK;
     json_decref(*root);
@@ -295,8 +293,7 @@ static enum payq_err unwrap(const json_t *root, const json_t **obj,
     return err;
 }
 
-static enum payq_err parse_json(const char *body, size_t len,
-                                struct reading *r)
+static enum payq_err parse_json(const char *body, size_t len, struct reading *r)
 {
     json_t *root = NULL;
     json_t *inner = NULL;
@@ -382,8 +379,7 @@ static size_t form_decode(const char *s, size_t n, char *out)
         if (s[i] == '+') {
             out[len++] = ' ';
         } else if (s[i] == '%') {
-            out[len++] = (char)(hex_value(s[i + 1]) * 16 +
-                                hex_value(s[i + 2]));
+            out[len++] = (char)(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
             i += 2;
         } else {
             out[len++] = s[i];
@@ -393,8 +389,8 @@ static size_t form_decode(const char *s, size_t n, char *out)
 }
 
 /* One name=value pair; scratch holds at least n bytes. */
-static enum payq_err form_pair(struct reading *r, const char *pair,
-                               size_t n, char *scratch)
+static enum payq_err form_pair(struct reading *r, const char *pair, size_t n,
+                               char *scratch)
 {
     const char *eq = memchr(pair, '=', n);
     const struct field_spec *spec;
@@ -415,8 +411,7 @@ static bool is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static enum payq_err parse_form(const char *body, size_t len,
-                                struct reading *r)
+static enum payq_err parse_form(const char *body, size_t len, struct reading *r)
 {
     char *scratch = NULL;
     const char *end;

@@ -43,10 +43,10 @@ struct callback_server {
     struct callback_committer *committer;
     struct callback_allow allow;
     char secret[256];
-    char basic_auth[256];      /* "" when not required */
+    char basic_auth[256]; /* "" when not required */
     char deposit_token[CALLBACK_TOKEN_LEN + 1];
     unsigned port;
-    pthread_mutex_t lock;      /* stopping and the refusal log */
+    pthread_mutex_t lock; /* stopping and the refusal log */
     bool stopping;
     long long refusals_unlogged;
     time_t refusal_logged_at;
@@ -60,12 +60,12 @@ struct request {
     struct callback_server *srv;
     struct MHD_Connection *conn;
     enum route route;
-    char txn_id[CALLBACK_FIELD_MAX + 1];  /* ROUTE_PAY: from the path */
+    char txn_id[CALLBACK_FIELD_MAX + 1]; /* ROUTE_PAY: from the path */
     char content_type[CONTENT_TYPE_MAX];
     char source[SOURCE_MAX];
     bool too_large;
-    bool unreadable;                      /* stored, then answered 400 */
-    atomic_bool finished;                 /* the committer is done */
+    bool unreadable;      /* stored, then answered 400 */
+    atomic_bool finished; /* the committer is done */
     size_t len;
     struct callback_fields fields;
     struct callback_job job;
@@ -96,8 +96,7 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status,
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
     if (status == MHD_HTTP_UNAUTHORIZED)
-        rc = MHD_queue_basic_auth_fail_response(conn, "payq callbacks",
-                                                resp);
+        rc = MHD_queue_basic_auth_fail_response(conn, "payq callbacks", resp);
     else
         rc = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
@@ -113,19 +112,17 @@ static enum MHD_Result fail(struct callback_server *srv,
     atomic_fetch_add(status == MHD_HTTP_FORBIDDEN ||
                              status == MHD_HTTP_UNAUTHORIZED
                          ? &srv->refused
-                         : status == MHD_HTTP_SERVICE_UNAVAILABLE
-                               ? &srv->failed
-                               : &srv->bad,
+                     : status == MHD_HTTP_SERVICE_UNAVAILABLE ? &srv->failed
+                                                              : &srv->bad,
                      1);
-    snprintf(text, sizeof(text), "{\"message\":\"%s\",\"success\":false}",
-             why);
+    snprintf(text, sizeof(text), "{\"message\":\"%s\",\"success\":false}", why);
     return answer(conn, status, "application/json", text);
 }
 
 /* A wrong token or source: counted, and warned of once a minute. */
 static enum MHD_Result refuse(struct callback_server *srv,
-                              struct MHD_Connection *conn,
-                              const char *source, const char *why)
+                              struct MHD_Connection *conn, const char *source,
+                              const char *why)
 {
     time_t now = time(NULL);
     long long count = 0;
@@ -167,8 +164,7 @@ static bool txn_id_valid(const char *id, size_t len)
  * is a forbidden callback, not a missing page. The token is only located,
  * never copied or logged.
  */
-static bool route_of(const char *url, struct request *req,
-                     const char **token)
+static bool route_of(const char *url, struct request *req, const char **token)
 {
     const char *first;
     const char *slash;
@@ -229,8 +225,8 @@ static bool basic_auth_ok(struct callback_server *srv,
 
 static const struct sockaddr *peer_of(struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info(
-        conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
     return info != NULL ? info->client_addr : NULL;
 }
@@ -277,8 +273,7 @@ static bool health_route(struct callback_server *srv,
     if (strcmp(url, "/readyz") != 0)
         return false;
     pthread_mutex_lock(&srv->lock);
-    ready = !srv->stopping &&
-            callback_committer_connected(srv->committer) > 0;
+    ready = !srv->stopping && callback_committer_connected(srv->committer) > 0;
     pthread_mutex_unlock(&srv->lock);
     *rc = ready ? answer(conn, MHD_HTTP_OK, "text/plain", "ready\n")
                 : answer(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
@@ -371,8 +366,8 @@ static void fill_item(struct request *req)
      * whose "requesttransactionid" is the provider's own. */
     it->txn_id = pay ? req->txn_id : or_null(f->transaction_id);
     it->body_txn_id = pay ? or_null(f->request_txn_id) : NULL;
-    it->provider_txn_id = pay ? or_null(f->transaction_id)
-                              : or_null(f->request_txn_id);
+    it->provider_txn_id =
+        pay ? or_null(f->transaction_id) : or_null(f->request_txn_id);
     it->status = or_null(f->status);
     it->code = or_null(f->code);
     it->reference_no = or_null(f->reference_no);
@@ -407,14 +402,14 @@ static void log_effect(const struct request *req)
 
     if (strcmp(it->effect, "conflict") == 0)
         log_error("callback contradicts a final payment; flagged for "
-                  "review", LOG_INT("callback", it->callback_id),
+                  "review",
+                  LOG_INT("callback", it->callback_id),
                   LOG_STR("txn", it->txn_id));
     else if (strcmp(it->effect, "applied") != 0 &&
              strcmp(it->effect, "duplicate") != 0)
-        log_warn("callback stored but not applied",
-                 LOG_STR("effect", it->effect),
-                 LOG_INT("callback", it->callback_id),
-                 LOG_STR("txn", it->txn_id));
+        log_warn(
+            "callback stored but not applied", LOG_STR("effect", it->effect),
+            LOG_INT("callback", it->callback_id), LOG_STR("txn", it->txn_id));
     else
         log_debug("callback", LOG_STR("effect", it->effect),
                   LOG_INT("callback", it->callback_id),
@@ -436,8 +431,7 @@ static enum MHD_Result finish(struct request *req)
         return fail(srv, req->conn, MHD_HTTP_BAD_REQUEST,
                     "neither a JSON object nor a form");
     if (req->job.item.txn_id == NULL)
-        return fail(srv, req->conn, MHD_HTTP_BAD_REQUEST,
-                    "no transactionid");
+        return fail(srv, req->conn, MHD_HTTP_BAD_REQUEST, "no transactionid");
     snprintf(text, sizeof(text),
              "{\"message\":\"success\",\"success\":true,"
              "\"request_id\":\"%lld\"}",
@@ -453,12 +447,11 @@ static enum MHD_Result complete(struct request *req)
     if (atomic_load(&req->finished))
         return finish(req);
     if (req->too_large)
-        return fail(srv, req->conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                    "too large");
+        return fail(srv, req->conn, MHD_HTTP_CONTENT_TOO_LARGE, "too large");
     /* A genuine callback we cannot read is still kept, as rejected: it
      * is the provider's word on a payment, and a person may read it. */
-    if (callback_parse(req->body, req->len, req->content_type,
-                       &req->fields) != PAYQ_OK) {
+    if (callback_parse(req->body, req->len, req->content_type, &req->fields) !=
+        PAYQ_OK) {
         memset(&req->fields, 0, sizeof(req->fields));
         req->unreadable = true;
     }
@@ -492,8 +485,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
     return complete(req);
 }
 
-static void completed(void *cls, struct MHD_Connection *conn,
-                      void **req_cls, enum MHD_RequestTerminationCode toe)
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                      enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
     (void)conn;
@@ -537,9 +530,8 @@ static struct MHD_Daemon *daemon_start(struct callback_server *srv,
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     unsigned clients = s->max_clients > 0 ? (unsigned)s->max_clients
                                           : CALLBACK_CONNECTIONS_MAX;
-    unsigned timeout = s->client_timeout_s > 0
-                           ? (unsigned)s->client_timeout_s
-                           : CALLBACK_TIMEOUT_S;
+    unsigned timeout = s->client_timeout_s > 0 ? (unsigned)s->client_timeout_s
+                                               : CALLBACK_TIMEOUT_S;
     /* The daemon splits the client limit among its threads: a limit
      * below the thread count gets fewer threads, so it stays exact. */
     unsigned threads = clients < POLL_THREADS ? clients : POLL_THREADS;
@@ -547,17 +539,16 @@ static struct MHD_Daemon *daemon_start(struct callback_server *srv,
     return MHD_start_daemon(
         flags, 0, NULL, NULL, handle, srv, MHD_OPTION_EXTERNAL_LOGGER,
         listen_log_mhd, (void *)"callbacks", MHD_OPTION_SOCK_ADDR,
-        (const struct sockaddr *)addr, MHD_OPTION_THREAD_POOL_SIZE,
-        threads, MHD_OPTION_CONNECTION_LIMIT, clients,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_NOTIFY_COMPLETED,
-        completed, NULL, MHD_OPTION_END);
+        (const struct sockaddr *)addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, clients, MHD_OPTION_CONNECTION_TIMEOUT,
+        timeout, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
 }
 
 static enum payq_err listen_on(struct callback_server *srv,
                                const struct callback_settings *s)
 {
-    const char *listen = s->listen != NULL ? s->listen
-                                           : CALLBACK_LISTEN_DEFAULT;
+    const char *listen =
+        s->listen != NULL ? s->listen : CALLBACK_LISTEN_DEFAULT;
     struct sockaddr_in addr;
     const union MHD_DaemonInfo *info;
     char host[INET_ADDRSTRLEN];
@@ -570,7 +561,8 @@ static enum payq_err listen_on(struct callback_server *srv,
     srv->daemon = daemon_start(srv, s, &addr);
     if (srv->daemon == NULL) {
         log_error("cannot listen for callbacks: address in use or not "
-                  "permitted", LOG_STR("listen", listen));
+                  "permitted",
+                  LOG_STR("listen", listen));
         return PAYQ_ERR_IO;
     }
     info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -594,8 +586,8 @@ enum payq_err callback_server_start(const struct config *cfg,
     pthread_mutex_init(&srv->lock, NULL);
     err = check_settings(srv, s);
     if (err == PAYQ_OK)
-        err = callback_committer_create(cfg, s->db_connections,
-                                        &srv->committer);
+        err =
+            callback_committer_create(cfg, s->db_connections, &srv->committer);
     if (err == PAYQ_OK)
         err = listen_on(srv, s);
     if (err != PAYQ_OK) {

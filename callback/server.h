@@ -48,10 +48,10 @@ struct callback_settings {
 
 /* Counters since start, for logs and tests. */
 struct callback_counts {
-    long long stored;      /* committed: applied, duplicate, unmatched... */
-    long long refused;     /* 401, 403 */
-    long long bad;         /* 400, 404, 405, 413 */
-    long long failed;      /* 503 */
+    long long stored;  /* committed: applied, duplicate, unmatched... */
+    long long refused; /* 401, 403 */
+    long long bad;     /* 400, 404, 405, 413 */
+    long long failed;  /* 503 */
 };
 
 struct callback_server;
@@ -69,9 +69,10 @@ void callback_settings_from_env(struct callback_settings *s);
  * list, basic auth without a colon, or a bad address; PAYQ_ERR_IO when
  * the port cannot be bound.
  */
-PAYQ_MUST_USE enum payq_err callback_server_start(
-    const struct config *cfg, const struct callback_settings *s,
-    struct callback_server **out);
+PAYQ_MUST_USE enum payq_err
+callback_server_start(const struct config *cfg,
+                      const struct callback_settings *s,
+                      struct callback_server **out);
 
 /* The port bound (useful with port 0). */
 unsigned callback_server_port(const struct callback_server *srv);

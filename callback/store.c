@@ -20,7 +20,7 @@
 
 enum {
     APPLY_NPARAMS = 11,
-    REASON_MAX = 256,     /* bytes kept of a server error message */
+    REASON_MAX = 256, /* bytes kept of a server error message */
     /* Encoded bytes one column may take: every body at its cap, with
      * room for the element lengths and the header. */
     COLUMN_MAX = CALLBACK_STORE_BATCH_MAX * (16384 + 8) + 64,
@@ -32,9 +32,9 @@ static const char APPLY_SQL[] =
 
 /* The element type of each column, in parameter order. */
 static const unsigned column_types[APPLY_NPARAMS] = {
-    DB_OID_TEXT, DB_OID_BYTEA, DB_OID_TEXT, DB_OID_TEXT, DB_OID_TEXT,
-    DB_OID_TEXT, DB_OID_TEXT, DB_OID_TEXT, DB_OID_TEXT, DB_OID_INT8,
-    DB_OID_TEXT,
+    DB_OID_TEXT, DB_OID_BYTEA, DB_OID_TEXT, DB_OID_TEXT,
+    DB_OID_TEXT, DB_OID_TEXT,  DB_OID_TEXT, DB_OID_TEXT,
+    DB_OID_TEXT, DB_OID_INT8,  DB_OID_TEXT,
 };
 
 /* One batch's parameters: a binary array per column. */
@@ -100,8 +100,8 @@ static enum payq_err columns_add(struct columns *c,
     if (err == PAYQ_OK)
         err = db_array_add_str(&c->col[8], it->reference_no);
     if (err == PAYQ_OK)
-        err = db_array_add_int8(&c->col[9],
-                                it->has_amount ? &it->amount : NULL);
+        err =
+            db_array_add_int8(&c->col[9], it->has_amount ? &it->amount : NULL);
     if (err == PAYQ_OK)
         err = db_array_add_str(&c->col[10], it->verdict);
     return err;
@@ -125,8 +125,7 @@ static enum payq_err columns_fill(struct columns *c,
     return err;
 }
 
-static void outputs_clear(struct callback_item *items, int n,
-                          enum payq_err err)
+static void outputs_clear(struct callback_item *items, int n, enum payq_err err)
 {
     int i;
 
@@ -149,15 +148,15 @@ static void mark_stored(struct callback_item *items, int n)
 static void run_fail(struct run *run, PGconn *conn, const PGresult *res,
                      enum payq_err err)
 {
-    const char *msg = res != NULL ? PQresultErrorMessage(res)
-                                  : PQerrorMessage(conn);
+    const char *msg =
+        res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn);
 
-    run->err = err != PAYQ_OK ? err
+    run->err = err != PAYQ_OK                    ? err
                : PQstatus(conn) == CONNECTION_OK ? PAYQ_ERR_DB
                                                  : PAYQ_ERR_DB_CONNECT;
     snprintf(run->sqlstate, sizeof(run->sqlstate), "%s", db_sqlstate(res));
-    snprintf(run->reason, sizeof(run->reason), "%.*s",
-             (int)strcspn(msg, "\n"), msg);
+    snprintf(run->reason, sizeof(run->reason), "%.*s", (int)strcspn(msg, "\n"),
+             msg);
 }
 
 /* Copies each row's outputs to its item; false if the rows are wrong. */
@@ -176,8 +175,7 @@ static bool take_outputs(const PGresult *res, struct callback_item *items,
             return false;
         it = &items[item - 1];
         it->callback_id = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-        snprintf(it->effect, sizeof(it->effect), "%s",
-                 PQgetvalue(res, r, 2));
+        snprintf(it->effect, sizeof(it->effect), "%s", PQgetvalue(res, r, 2));
     }
     return true;
 }
@@ -207,8 +205,8 @@ static void transact(PGconn *conn, struct callback_item *items, int n,
     /* Committed: whatever the rows say, every item is stored. */
     if (!take_outputs(res, items, n))
         log_error("payq_apply_callbacks answered rows that do not match "
-                  "the batch", LOG_INT("size", n),
-                  LOG_INT("rows", PQntuples(res)));
+                  "the batch",
+                  LOG_INT("size", n), LOG_INT("rows", PQntuples(res)));
     mark_stored(items, n);
 
 out:
@@ -269,8 +267,8 @@ static enum payq_err conn_check(PGconn *conn)
     return PAYQ_OK;
 }
 
-enum payq_err callback_store_batch(PGconn *conn,
-                                   struct callback_item *items, int n)
+enum payq_err callback_store_batch(PGconn *conn, struct callback_item *items,
+                                   int n)
 {
     struct run run;
     enum payq_err err;
@@ -280,8 +278,7 @@ enum payq_err callback_store_batch(PGconn *conn,
     err = n > CALLBACK_STORE_BATCH_MAX ? PAYQ_ERR_USAGE : conn_check(conn);
     if (err != PAYQ_OK) {
         outputs_clear(items, n, err);
-        log_error("cannot store callbacks", LOG_INT("size", n),
-                  LOG_ERR(err));
+        log_error("cannot store callbacks", LOG_INT("size", n), LOG_ERR(err));
         return err;
     }
 
@@ -290,8 +287,8 @@ enum payq_err callback_store_batch(PGconn *conn,
         return PAYQ_OK;
     if (run.err == PAYQ_ERR_DB_CONNECT) {
         log_error("cannot store callbacks: the database connection is "
-                  "lost", LOG_INT("size", n),
-                  LOG_STR("reason", run.reason));
+                  "lost",
+                  LOG_INT("size", n), LOG_STR("reason", run.reason));
         return run.err;
     }
     log_batch_failure(n, &run);

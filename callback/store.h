@@ -23,33 +23,33 @@
 
 #include "core/err.h"
 
-#define CALLBACK_STORE_BATCH_MAX 256  /* items one batch may hold */
+#define CALLBACK_STORE_BATCH_MAX 256 /* items one batch may hold */
 
 /* One callback to store, and what became of it. Inputs are borrowed
  * strings; NULL stands for SQL null. */
 struct callback_item {
-    const char *endpoint;         /* "pay" | "deposit" */
-    const char *body;             /* raw, as received; NULL: empty */
-    size_t body_len;              /* bytes of body */
-    const char *source;           /* "127.0.0.1" or NULL */
-    const char *txn_id;           /* OUR request transaction id: pay
-                                     from the URL, deposit from the body */
-    const char *body_txn_id;      /* pay: the body's requesttransactionid
-                                     (must equal txn_id); deposit: NULL */
-    const char *provider_txn_id;  /* the provider's transaction id */
-    const char *status;           /* status text as received */
-    const char *code;             /* response code as received */
-    const char *reference_no;     /* provider or network reference */
-    bool has_amount;              /* the callback states an amount */
-    long long amount;             /* RWF, when has_amount */
-    const char *verdict;          /* "success" | "failure" | "pending" |
-                                     "unclear", from the parser, or
-                                     "unreadable": the body could not be
-                                     parsed (stored as rejected) */
+    const char *endpoint;        /* "pay" | "deposit" */
+    const char *body;            /* raw, as received; NULL: empty */
+    size_t body_len;             /* bytes of body */
+    const char *source;          /* "127.0.0.1" or NULL */
+    const char *txn_id;          /* OUR request transaction id: pay
+                                    from the URL, deposit from the body */
+    const char *body_txn_id;     /* pay: the body's requesttransactionid
+                                    (must equal txn_id); deposit: NULL */
+    const char *provider_txn_id; /* the provider's transaction id */
+    const char *status;          /* status text as received */
+    const char *code;            /* response code as received */
+    const char *reference_no;    /* provider or network reference */
+    bool has_amount;             /* the callback states an amount */
+    long long amount;            /* RWF, when has_amount */
+    const char *verdict;         /* "success" | "failure" | "pending" |
+                                    "unclear", from the parser, or
+                                    "unreadable": the body could not be
+                                    parsed (stored as rejected) */
     /* outputs */
-    enum payq_err err;            /* PAYQ_OK when committed */
-    long long callback_id;        /* callbacks.id: the answer's request_id */
-    char effect[16];              /* callbacks.effect; "" unless stored */
+    enum payq_err err;     /* PAYQ_OK when committed */
+    long long callback_id; /* callbacks.id: the answer's request_id */
+    char effect[16];       /* callbacks.effect; "" unless stored */
 };
 
 /*
@@ -73,8 +73,7 @@ struct callback_item {
  * CALLBACK_STORE_BATCH_MAX. Returns PAYQ_OK when every item was stored,
  * else the first item's error in item order. Failures are logged.
  */
-PAYQ_MUST_USE enum payq_err callback_store_batch(PGconn *conn,
-                                                 struct callback_item *items,
-                                                 int n);
+PAYQ_MUST_USE enum payq_err
+callback_store_batch(PGconn *conn, struct callback_item *items, int n);
 
 #endif

@@ -70,11 +70,9 @@ static enum payq_err hmac_sha256(const char *secret, const char *part1,
         goto out;
     if (EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret),
                      params) != 1 ||
-        EVP_MAC_update(ctx, (const unsigned char *)part1, strlen(part1)) !=
-            1 ||
-        (part2 != NULL &&
-         EVP_MAC_update(ctx, (const unsigned char *)part2, strlen(part2)) !=
-             1) ||
+        EVP_MAC_update(ctx, (const unsigned char *)part1, strlen(part1)) != 1 ||
+        (part2 != NULL && EVP_MAC_update(ctx, (const unsigned char *)part2,
+                                         strlen(part2)) != 1) ||
         EVP_MAC_final(ctx, mac_out, &len, MAC_LEN) != 1 || len != MAC_LEN)
         goto out;
     err = PAYQ_OK;
@@ -194,8 +192,8 @@ static enum payq_err url_join(const char *base, const char *segment,
         return PAYQ_ERR_CONFIG;
     if (n >= size)
         return PAYQ_ERR_TOO_LARGE;
-    written = snprintf(out, size, "%.*s/cb/%s/%s", (int)n, base, segment,
-                       token);
+    written =
+        snprintf(out, size, "%.*s/cb/%s/%s", (int)n, base, segment, token);
     if (written < 0 || (size_t)written >= size)
         return PAYQ_ERR_TOO_LARGE;
     return PAYQ_OK;
@@ -203,8 +201,8 @@ static enum payq_err url_join(const char *base, const char *segment,
 
 /* Builds the URL for segment once its token is known, or fails. */
 static enum payq_err url_finish(enum payq_err err, const char *base_url,
-                                const char *segment, char *token,
-                                char *out, size_t size)
+                                const char *segment, char *token, char *out,
+                                size_t size)
 {
     if (err == PAYQ_OK && base_url == NULL)
         err = PAYQ_ERR_CONFIG;

@@ -38,12 +38,13 @@
  * PAYQ_ERR_DATA when txn_id is NULL or empty, PAYQ_ERR_NOMEM when OpenSSL
  * fails. On failure out holds "".
  */
-PAYQ_MUST_USE enum payq_err callback_token_pay(
-    const char *secret, const char *txn_id, char out[CALLBACK_TOKEN_LEN + 1]);
+PAYQ_MUST_USE enum payq_err
+callback_token_pay(const char *secret, const char *txn_id,
+                   char out[CALLBACK_TOKEN_LEN + 1]);
 
 /* Writes the token for payout callbacks into out; errors as above. */
-PAYQ_MUST_USE enum payq_err callback_token_deposit(
-    const char *secret, char out[CALLBACK_TOKEN_LEN + 1]);
+PAYQ_MUST_USE enum payq_err
+callback_token_deposit(const char *secret, char out[CALLBACK_TOKEN_LEN + 1]);
 
 /*
  * Constant-time comparison of a presented token (any length, untrusted,
@@ -73,7 +74,7 @@ PAYQ_MUST_USE enum payq_err callback_url_pay(const char *base_url,
 
 /* As callback_url_pay(), for the payout URL "/cb/deposit/<token>". */
 PAYQ_MUST_USE enum payq_err callback_url_deposit(const char *base_url,
-                                                 const char *secret,
-                                                 char *out, size_t size);
+                                                 const char *secret, char *out,
+                                                 size_t size);
 
 #endif

@@ -13,9 +13,9 @@
 #include "db/migrate.h"
 
 enum {
-    WAIT_BASE_MS = 1000,   /* cli_connect_wait(): first wait */
-    WAIT_CAP_MS = 30000,   /* and the longest */
-    WAIT_TICK_MS = 100,    /* how often it looks at *stop */
+    WAIT_BASE_MS = 1000, /* cli_connect_wait(): first wait */
+    WAIT_CAP_MS = 30000, /* and the longest */
+    WAIT_TICK_MS = 100,  /* how often it looks at *stop */
 };
 
 bool cli_global_option(struct cli *cli, int opt, const char *arg)
@@ -105,10 +105,9 @@ enum payq_err cli_configure(const struct cli *cli, struct config *cfg)
 }
 
 /* cli_connect(), logging a failure to connect at level. */
-static enum payq_err connect_at(const struct cli *cli,
-                                const struct config *cfg,
-                                enum cli_schema schema,
-                                enum log_level level, PGconn **conn)
+static enum payq_err connect_at(const struct cli *cli, const struct config *cfg,
+                                enum cli_schema schema, enum log_level level,
+                                PGconn **conn)
 {
     enum payq_err err = db_conn_open_at(cfg, cli->command, level, conn);
 
@@ -146,14 +145,12 @@ static void notify_waiting(long long wait_ms)
     long long usec = (wait_ms + (DB_CONNECT_TIMEOUT_S + 5) * 1000LL) * 1000;
 
     snprintf(state, sizeof(state),
-             "STATUS=waiting for the database\nEXTEND_TIMEOUT_USEC=%lld",
-             usec);
+             "STATUS=waiting for the database\nEXTEND_TIMEOUT_USEC=%lld", usec);
     if (sdnotify_send(state) != PAYQ_OK)
         return; /* logged once inside; the wait goes on */
 }
 
-enum payq_err cli_connect_wait(const struct cli *cli,
-                               const struct config *cfg,
+enum payq_err cli_connect_wait(const struct cli *cli, const struct config *cfg,
                                enum cli_schema schema,
                                volatile sig_atomic_t *stop, PGconn **conn)
 {
@@ -164,9 +161,9 @@ enum payq_err cli_connect_wait(const struct cli *cli,
 
     while ((err = connect_at(cli, cfg, schema, level, conn)) ==
            PAYQ_ERR_DB_CONNECT) {
-        long long wait = WAIT_BASE_MS / 2 +
-                         backoff_delay_ms(WAIT_BASE_MS, WAIT_CAP_MS, tries,
-                                          &rng);
+        long long wait =
+            WAIT_BASE_MS / 2 +
+            backoff_delay_ms(WAIT_BASE_MS, WAIT_CAP_MS, tries, &rng);
 
         if (tries++ == 0)
             log_info("waiting for the database before starting",

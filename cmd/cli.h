@@ -25,11 +25,13 @@ enum {
 };
 
 /* Entries for a subcommand's getopt_long table, before its terminator. */
-#define CLI_GLOBAL_LONGOPTS                                               \
-    { "database-url", required_argument, NULL, CLI_OPT_DATABASE_URL },    \
-        { "log-level", required_argument, NULL, CLI_OPT_LOG_LEVEL },      \
-        { "credentials", required_argument, NULL, CLI_OPT_CREDENTIALS },  \
-        { "help", no_argument, NULL, 'h' }
+#define CLI_GLOBAL_LONGOPTS                                                    \
+    { "database-url", required_argument, NULL, CLI_OPT_DATABASE_URL },         \
+        { "log-level", required_argument, NULL, CLI_OPT_LOG_LEVEL },           \
+        { "credentials", required_argument, NULL, CLI_OPT_CREDENTIALS },       \
+    {                                                                          \
+        "help", no_argument, NULL, 'h'                                         \
+    }
 
 /* The command line as parsed so far. */
 struct cli {
@@ -79,8 +81,7 @@ enum cli_schema {
  */
 PAYQ_MUST_USE enum payq_err cli_connect(const struct cli *cli,
                                         const struct config *cfg,
-                                        enum cli_schema schema,
-                                        PGconn **conn);
+                                        enum cli_schema schema, PGconn **conn);
 
 /*
  * cli_connect() for a daemon, which must outlive a database that starts
@@ -123,9 +124,8 @@ int cli_parse_global_only(struct cli *cli, int argc, char **argv,
                           void (*write_help)(FILE *out));
 
 /* What a command does once configured and connected. */
-typedef enum payq_err (*cli_db_action)(PGconn *conn,
-                                        const struct config *cfg,
-                                        void *arg);
+typedef enum payq_err (*cli_db_action)(PGconn *conn, const struct config *cfg,
+                                       void *arg);
 
 /*
  * The common life of a command: load the configuration, connect (checking

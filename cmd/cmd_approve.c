@@ -19,13 +19,11 @@ static void write_help(FILE *out)
     cli_write_exit_help(out);
 }
 
-static enum payq_err approve(PGconn *conn, const struct config *cfg,
-                             void *arg)
+static enum payq_err approve(PGconn *conn, const struct config *cfg, void *arg)
 {
     long long id = *(const long long *)arg;
     enum queue_batch_outcome outcome = QUEUE_BATCH_UNCHANGED;
-    enum payq_err err = queue_batch_approve(conn, id, cli_actor(),
-                                            &outcome);
+    enum payq_err err = queue_batch_approve(conn, id, cli_actor(), &outcome);
 
     (void)cfg;
     if (err == PAYQ_ERR_NOT_FOUND) {

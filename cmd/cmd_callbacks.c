@@ -91,8 +91,7 @@ static enum payq_err print_urls(const struct callback_settings *s)
     printf("payouts (set once on the provider account):\n  %s\n", url);
     err = callback_url_pay(base, s->secret, "TXNID", url, sizeof(url));
     if (err == PAYQ_OK)
-        printf("collections (sent with each request; for TXNID):\n  %s\n",
-               url);
+        printf("collections (sent with each request; for TXNID):\n  %s\n", url);
     return err;
 }
 
@@ -137,8 +136,8 @@ static enum payq_err serve(const struct cli *cli, const struct config *cfg,
     enum payq_err err;
 
     install_signals();
-    err = cli_connect_wait(cli, cfg, CLI_SCHEMA_CURRENT, &stop_requested,
-                           &conn);
+    err =
+        cli_connect_wait(cli, cfg, CLI_SCHEMA_CURRENT, &stop_requested, &conn);
     /* The schema is checked; the committers open their own. */
     db_conn_close(conn);
     if (err == PAYQ_ERR_INTERRUPTED) {
@@ -174,8 +173,8 @@ static bool parse_int(const char *text, long min, long max, int *out)
 }
 
 /* One receiver option; false with *bad naming its rule. */
-static bool callbacks_option(struct callbacks_args *a, int opt,
-                             const char *arg, const char **bad)
+static bool callbacks_option(struct callbacks_args *a, int opt, const char *arg,
+                             const char **bad)
 {
     struct callback_settings *s = &a->settings;
 
@@ -185,8 +184,7 @@ static bool callbacks_option(struct callbacks_args *a, int opt,
         return true;
     case OPT_CONNECTIONS:
         *bad = "--connections takes 1 to 32";
-        return parse_int(arg, 1, CALLBACK_COMMITTERS_MAX,
-                         &s->db_connections);
+        return parse_int(arg, 1, CALLBACK_COMMITTERS_MAX, &s->db_connections);
     case OPT_MAX_CLIENTS:
         *bad = "--max-clients takes 1 to 1024";
         return parse_int(arg, 1, CALLBACK_CONNECTIONS_MAX, &s->max_clients);

@@ -85,8 +85,8 @@ static void on_stop_signal(int sig)
 }
 
 /* Applies one import option; returns false when it is not valid. */
-static bool import_option(struct ingest_options *o, int opt,
-                          const char *arg, const char **bad)
+static bool import_option(struct ingest_options *o, int opt, const char *arg,
+                          const char **bad)
 {
     switch (opt) {
     case OPT_KIND:
@@ -291,8 +291,7 @@ int cmd_import(struct cli *cli, int argc, char **argv)
             continue;
         if (bad == NULL && import_option(&opts, opt, optarg, &bad))
             continue;
-        return cli_usage_error(cli, "%s",
-                               bad != NULL ? bad : "invalid option");
+        return cli_usage_error(cli, "%s", bad != NULL ? bad : "invalid option");
     }
     if (cli->help) {
         write_help(stdout);

@@ -52,8 +52,8 @@ static enum payq_err run_apply(PGconn *conn, const struct config *cfg,
     (void)arg;
     if (err != PAYQ_OK)
         return err;
-    printf("migrations applied: %d; schema version %d is current\n",
-           applied, db_migrations[db_migrations_count - 1].version);
+    printf("migrations applied: %d; schema version %d is current\n", applied,
+           db_migrations[db_migrations_count - 1].version);
     return PAYQ_OK;
 }
 
@@ -80,6 +80,6 @@ int cmd_migrate(struct cli *cli, int argc, char **argv)
     if (optind < argc)
         return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
 
-    return cli_run_with_db(cli, CLI_SCHEMA_ANY,
-                           check ? run_check : run_apply, NULL);
+    return cli_run_with_db(cli, CLI_SCHEMA_ANY, check ? run_check : run_apply,
+                           NULL);
 }

@@ -44,8 +44,8 @@ static void write_reports(FILE *out)
     for (i = 0; i < report_count(); i++) {
         const struct report_info *r = report_at(i);
 
-        fprintf(out, "  %-15s %s\n  %-15s view %s\n", r->name, r->summary,
-                "", r->view);
+        fprintf(out, "  %-15s %s\n  %-15s view %s\n", r->name, r->summary, "",
+                r->view);
         write_filters(out, r);
     }
 }
@@ -140,8 +140,10 @@ static int check_request(struct cli *cli, int argc, char **argv,
         return cli_usage_error(cli, "report %s does not take --batch",
                                rq->report->name);
     if (days && !(rq->report->filters & REPORT_FILTER_DAYS))
-        return cli_usage_error(cli, "report %s does not take --since or"
-                               " --until", rq->report->name);
+        return cli_usage_error(cli,
+                               "report %s does not take --since or"
+                               " --until",
+                               rq->report->name);
     if (f->since[0] != '\0' && f->until[0] != '\0' &&
         strcmp(f->since, f->until) > 0) {
         log_error("--since is after --until", LOG_STR("since", f->since),
@@ -174,8 +176,7 @@ int cmd_report(struct cli *cli, int argc, char **argv)
     int rc = -1;
     int opt;
 
-    while (rc < 0 &&
-           (opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
+    while (rc < 0 && (opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
         if (!cli_global_option(cli, opt, optarg))
             rc = report_option(cli, opt, optarg, &rq);
     if (rc >= 0)

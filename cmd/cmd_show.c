@@ -117,8 +117,7 @@ int cmd_show(struct cli *cli, int argc, char **argv)
     int rc = -1;
     int opt;
 
-    while (rc < 0 &&
-           (opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
+    while (rc < 0 && (opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1)
         if (!cli_global_option(cli, opt, optarg))
             rc = show_option(cli, opt, optarg, &rq);
     if (rc >= 0)

@@ -32,16 +32,14 @@ static const struct command commands[] = {
     { "balance", "show the provider account balance", cmd_balance },
     { "callbacks", "receive the provider's callbacks (the receiver alone)",
       cmd_callbacks },
-    { "migrate", "apply database migrations (safe to run again)",
-      cmd_migrate },
+    { "migrate", "apply database migrations (safe to run again)", cmd_migrate },
     { "status", "show jobs by kind and state, pauses and live workers",
       cmd_status },
     { "report", "print a report: batches, control totals, exceptions...",
       cmd_report },
     { "show", "show one job (by reference or number) with its history",
       cmd_show },
-    { "work", "claim and send jobs until stopped (the worker pool)",
-      cmd_work },
+    { "work", "claim and send jobs until stopped (the worker pool)", cmd_work },
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))

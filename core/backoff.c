@@ -37,8 +37,7 @@ uint64_t backoff_seed(void)
     return seed != 0 ? seed : 1;
 }
 
-long long backoff_ceiling_ms(long long base_ms, long long cap_ms,
-                             int attempt)
+long long backoff_ceiling_ms(long long base_ms, long long cap_ms, int attempt)
 {
     long long ceiling = base_ms > 0 ? base_ms : 0;
     int i;

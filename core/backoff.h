@@ -26,7 +26,6 @@ long long backoff_delay_ms(long long base_ms, long long cap_ms, int attempt,
                            uint64_t *rng);
 
 /* The upper bound backoff_delay_ms() draws under, without drawing. */
-long long backoff_ceiling_ms(long long base_ms, long long cap_ms,
-                             int attempt);
+long long backoff_ceiling_ms(long long base_ms, long long cap_ms, int attempt);
 
 #endif

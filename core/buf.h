@@ -16,10 +16,10 @@
 #include "core/err.h"
 
 struct buf {
-    char *data;  /* the bytes, NUL-terminated; NULL until first growth */
-    size_t len;  /* bytes in use, not counting the terminator */
-    size_t cap;  /* bytes allocated */
-    size_t max;  /* the most len may ever reach */
+    char *data; /* the bytes, NUL-terminated; NULL until first growth */
+    size_t len; /* bytes in use, not counting the terminator */
+    size_t cap; /* bytes allocated */
+    size_t max; /* the most len may ever reach */
 };
 
 /* Prepares an empty buffer that may hold up to max bytes. Allocates nothing. */

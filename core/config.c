@@ -131,8 +131,7 @@ static enum payq_err load_credentials(struct config *cfg, const char *file)
     return err;
 }
 
-enum payq_err config_load(struct config *cfg,
-                          const struct config_flags *flags)
+enum payq_err config_load(struct config *cfg, const struct config_flags *flags)
 {
     static const struct config_flags no_flags;
     enum payq_err err;
@@ -199,8 +198,7 @@ static enum payq_err credentials_slurp(int fd, const char *path,
             return PAYQ_ERR_CONFIG;
         }
         if (buf_append(text, chunk, (size_t)n) != PAYQ_OK) {
-            log_error("credentials file is too large",
-                      LOG_STR("file", path),
+            log_error("credentials file is too large", LOG_STR("file", path),
                       LOG_INT("max_bytes", CONFIG_CREDENTIALS_MAX));
             return PAYQ_ERR_CONFIG;
         }
@@ -215,8 +213,7 @@ static char *trim(char *s)
     while (*s == ' ' || *s == '\t')
         s++;
     end = s + strlen(s);
-    while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
-                       end[-1] == '\r'))
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
         *--end = '\0';
     return s;
 }

@@ -67,16 +67,16 @@ PAYQ_MUST_USE enum payq_err config_load(struct config *cfg,
  * that group or others may access, that is larger than
  * CONFIG_CREDENTIALS_MAX, or that lacks one of the three.
  */
-PAYQ_MUST_USE enum payq_err config_read_credentials(
-    struct config_credentials *creds, const char *path);
+PAYQ_MUST_USE enum payq_err
+config_read_credentials(struct config_credentials *creds, const char *path);
 
 /*
  * Returns PAYQ_OK when username, password and key are all set, otherwise
  * logs which are missing and returns PAYQ_ERR_CONFIG. For commands that
  * call the provider.
  */
-PAYQ_MUST_USE enum payq_err config_require_credentials(
-    const struct config *cfg);
+PAYQ_MUST_USE enum payq_err
+config_require_credentials(const struct config *cfg);
 
 /* Wipes and frees the credentials. */
 void config_credentials_cleanup(struct config_credentials *creds);

@@ -5,9 +5,9 @@
 
 enum {
     EXIT_RUNTIME = 1,
-    EXIT_USAGE = 64,  /* EX_USAGE */
+    EXIT_USAGE = 64,   /* EX_USAGE */
     EXIT_DATAERR = 65, /* EX_DATAERR */
-    EXIT_CONFIG = 78, /* EX_CONFIG */
+    EXIT_CONFIG = 78,  /* EX_CONFIG */
 };
 
 static const struct {

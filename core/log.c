@@ -122,8 +122,7 @@ static void line_put_timestamp(struct line *ln)
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     n = strftime(stamp, sizeof(stamp), "ts=%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ ",
-             now.tv_nsec / 1000000L);
+    snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ ", now.tv_nsec / 1000000L);
     line_puts(ln, stamp);
 }
 

@@ -47,18 +47,18 @@ enum log_field_type {
 
 /* One key=value pair of a line. Build them with the LOG_* macros below. */
 struct log_field {
-    const char *key;          /* bare word: letters, digits, '_' */
+    const char *key; /* bare word: letters, digits, '_' */
     enum log_field_type type;
-    long long num;            /* LOG_FIELD_INT */
-    const char *str;          /* LOG_FIELD_STR and LOG_FIELD_PHONE */
+    long long num;   /* LOG_FIELD_INT */
+    const char *str; /* LOG_FIELD_STR and LOG_FIELD_PHONE */
 };
 
-#define LOG_STR(k, v) \
+#define LOG_STR(k, v)                                                          \
     ((struct log_field){ .key = (k), .type = LOG_FIELD_STR, .str = (v) })
-#define LOG_INT(k, v) \
-    ((struct log_field){ .key = (k), .type = LOG_FIELD_INT, \
-                         .num = (long long)(v) })
-#define LOG_PHONE(k, v) \
+#define LOG_INT(k, v)                                                          \
+    ((struct log_field){                                                       \
+        .key = (k), .type = LOG_FIELD_INT, .num = (long long)(v) })
+#define LOG_PHONE(k, v)                                                        \
     ((struct log_field){ .key = (k), .type = LOG_FIELD_PHONE, .str = (v) })
 #define LOG_ERR(e) LOG_STR("error", payq_err_str(e))
 
@@ -66,14 +66,14 @@ struct log_field {
  * log_error(msg, fields...) and friends. The fields are evaluated only when
  * the level is enabled. The leading zero field lets a line have no fields.
  */
-#define LOG_AT_(level, msg, ...)                                        \
-    do {                                                                \
-        if (log_enabled(level))                                         \
-            log_emit((level), (msg),                                    \
-                     (const struct log_field[]){ { 0 }, __VA_ARGS__ },  \
-                     sizeof((const struct log_field[]){ { 0 },          \
-                                                       __VA_ARGS__ }) / \
-                         sizeof(struct log_field));                     \
+#define LOG_AT_(level, msg, ...)                                               \
+    do {                                                                       \
+        if (log_enabled(level))                                                \
+            log_emit(                                                          \
+                (level), (msg),                                                \
+                (const struct log_field[]){ { 0 }, __VA_ARGS__ },              \
+                sizeof((const struct log_field[]){ { 0 }, __VA_ARGS__ }) /     \
+                    sizeof(struct log_field));                                 \
     } while (0)
 
 #define log_error(...) LOG_AT_(LOG_LEVEL_ERROR, __VA_ARGS__)

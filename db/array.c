@@ -6,10 +6,10 @@
 #include <string.h>
 
 enum {
-    HEADER_LEN = 20,     /* ndim, flags, element type, length, lower bound */
+    HEADER_LEN = 20, /* ndim, flags, element type, length, lower bound */
     OFF_FLAGS = 4,
     OFF_COUNT = 12,
-    NULL_LEN = -1,       /* the element length that stands for NULL */
+    NULL_LEN = -1, /* the element length that stands for NULL */
 };
 
 static void put_be32(char *out, uint32_t v)

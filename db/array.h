@@ -35,9 +35,9 @@
 #define DB_OID_INT8_ARRAY 1016u
 
 struct db_array {
-    struct buf buf;     /* header, then the elements */
-    unsigned elem_oid;  /* DB_OID_TEXT, DB_OID_BYTEA or DB_OID_INT8 */
-    int count;          /* elements added */
+    struct buf buf;    /* header, then the elements */
+    unsigned elem_oid; /* DB_OID_TEXT, DB_OID_BYTEA or DB_OID_INT8 */
+    int count;         /* elements added */
 };
 
 /*
@@ -61,8 +61,7 @@ PAYQ_MUST_USE enum payq_err db_array_add(struct db_array *a, const void *p,
                                          size_t n);
 
 /* Appends a string element, or NULL when s is NULL. */
-PAYQ_MUST_USE enum payq_err db_array_add_str(struct db_array *a,
-                                             const char *s);
+PAYQ_MUST_USE enum payq_err db_array_add_str(struct db_array *a, const char *s);
 
 /* Appends an int8 element, or NULL when v is NULL. */
 PAYQ_MUST_USE enum payq_err db_array_add_int8(struct db_array *a,

@@ -48,12 +48,12 @@ static void log_connect_failure(PGconn *conn, enum log_level level)
 
     if (!log_enabled(level))
         return;
-    first_line(conn != NULL ? PQerrorMessage(conn) : "out of memory",
-               reason, sizeof(reason));
+    first_line(conn != NULL ? PQerrorMessage(conn) : "out of memory", reason,
+               sizeof(reason));
     LOG_AT_(level, "cannot connect to the database",
-              LOG_STR("host", conn != NULL ? PQhost(conn) : NULL),
-              LOG_STR("database", conn != NULL ? PQdb(conn) : NULL),
-              LOG_STR("reason", reason));
+            LOG_STR("host", conn != NULL ? PQhost(conn) : NULL),
+            LOG_STR("database", conn != NULL ? PQdb(conn) : NULL),
+            LOG_STR("reason", reason));
 }
 
 enum payq_err db_conn_open(const struct config *cfg, const char *component,
@@ -62,8 +62,7 @@ enum payq_err db_conn_open(const struct config *cfg, const char *component,
     return db_conn_open_at(cfg, component, LOG_LEVEL_ERROR, out);
 }
 
-enum payq_err db_conn_open_at(const struct config *cfg,
-                              const char *component,
+enum payq_err db_conn_open_at(const struct config *cfg, const char *component,
                               enum log_level failure_level, PGconn **out)
 {
     const char *keys[4];
@@ -102,8 +101,7 @@ enum payq_err db_conn_open_at(const struct config *cfg,
         return PAYQ_ERR_DB_CONNECT;
     }
     log_debug("connected to the database", LOG_STR("host", PQhost(conn)),
-              LOG_STR("database", PQdb(conn)),
-              LOG_STR("component", component));
+              LOG_STR("database", PQdb(conn)), LOG_STR("component", component));
     *out = conn;
     return PAYQ_OK;
 }
@@ -126,18 +124,16 @@ const char *db_sqlstate(const PGresult *res)
 enum payq_err db_result_check(PGconn *conn, const PGresult *res,
                               const char *what)
 {
-    ExecStatusType status = res != NULL ? PQresultStatus(res)
-                                        : PGRES_FATAL_ERROR;
+    ExecStatusType status =
+        res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     char reason[512];
 
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
         return PAYQ_OK;
-    first_line(res != NULL ? PQresultErrorMessage(res)
-                           : PQerrorMessage(conn),
+    first_line(res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(conn),
                reason, sizeof(reason));
     log_error("database statement failed", LOG_STR("doing", what),
-              LOG_STR("sqlstate", db_sqlstate(res)),
-              LOG_STR("reason", reason));
+              LOG_STR("sqlstate", db_sqlstate(res)), LOG_STR("reason", reason));
     if (PQstatus(conn) != CONNECTION_OK)
         return PAYQ_ERR_DB_CONNECT;
     return PAYQ_ERR_DB;

@@ -28,8 +28,7 @@
  * the server cannot be reached or refuses us; either is logged.
  */
 PAYQ_MUST_USE enum payq_err db_conn_open(const struct config *cfg,
-                                         const char *component,
-                                         PGconn **out);
+                                         const char *component, PGconn **out);
 
 /*
  * db_conn_open(), logging a failure at failure_level: for callers that
@@ -49,8 +48,7 @@ void db_conn_close(PGconn *conn);
  * and returns PAYQ_ERR_DB_CONNECT when the connection is lost, else
  * PAYQ_ERR_DB. res may be NULL (out of memory or connection lost).
  */
-PAYQ_MUST_USE enum payq_err db_result_check(PGconn *conn,
-                                            const PGresult *res,
+PAYQ_MUST_USE enum payq_err db_result_check(PGconn *conn, const PGresult *res,
                                             const char *what);
 
 /*

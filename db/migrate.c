@@ -105,8 +105,7 @@ static enum payq_err ledger_exists(PGconn *conn, bool *exists)
 }
 
 /* Fills info and applied[] (one flag per embedded migration). */
-static enum payq_err schema_compare(PGconn *conn,
-                                    struct db_schema_info *info,
+static enum payq_err schema_compare(PGconn *conn, struct db_schema_info *info,
                                     bool *applied)
 {
     PGresult *res = NULL;
@@ -200,8 +199,7 @@ enum payq_err db_schema_require_current(PGconn *conn)
 /* Takes the migration lock, saying so when another run holds it. */
 static enum payq_err take_lock(PGconn *conn)
 {
-    PGresult *res = PQexec(conn, "select pg_try_advisory_lock(" LOCK_ARGS
-                                 ")");
+    PGresult *res = PQexec(conn, "select pg_try_advisory_lock(" LOCK_ARGS ")");
     enum payq_err err = db_result_check(conn, res, "take the migration lock");
     bool got = err == PAYQ_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 
@@ -270,8 +268,8 @@ static enum payq_err apply_pending(PGconn *conn, int *applied)
     if (done == NULL)
         return PAYQ_ERR_NOMEM;
     err = schema_compare(conn, &info, done);
-    if (err == PAYQ_OK && (info.state == DB_SCHEMA_AHEAD ||
-                           info.state == DB_SCHEMA_MODIFIED)) {
+    if (err == PAYQ_OK &&
+        (info.state == DB_SCHEMA_AHEAD || info.state == DB_SCHEMA_MODIFIED)) {
         log_schema_problem(&info);
         err = PAYQ_ERR_SCHEMA;
     }

@@ -47,10 +47,10 @@ enum db_schema_state {
 /* What the database holds compared with the binary. */
 struct db_schema_info {
     enum db_schema_state state;
-    int db_version;      /* highest version applied; 0 when none */
-    int binary_version;  /* highest version the binary knows */
-    int pending;         /* known migrations not yet applied */
-    int odd_version;     /* the unknown or modified version, if any */
+    int db_version;     /* highest version applied; 0 when none */
+    int binary_version; /* highest version the binary knows */
+    int pending;        /* known migrations not yet applied */
+    int odd_version;    /* the unknown or modified version, if any */
 };
 
 /*

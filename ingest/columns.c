@@ -20,10 +20,12 @@ static const struct {
 
 /* Columns each kind needs when the file has no kind column. */
 static const enum ingest_col pay_required[] = {
-    INGEST_COL_PHONE, INGEST_COL_AMOUNT, INGEST_COL_REFERENCE,
+    INGEST_COL_PHONE,
+    INGEST_COL_AMOUNT,
+    INGEST_COL_REFERENCE,
 };
 static const enum ingest_col deposit_required[] = {
-    INGEST_COL_PHONE, INGEST_COL_AMOUNT, INGEST_COL_REFERENCE,
+    INGEST_COL_PHONE,  INGEST_COL_AMOUNT, INGEST_COL_REFERENCE,
     INGEST_COL_REASON, INGEST_COL_NAME,
 };
 
@@ -37,8 +39,7 @@ const char *ingest_col_name(enum ingest_col col)
  * checked that it is UTF-8, and a cut falls before a character's first
  * byte, never inside it: the name becomes a JSON key in the metadata.
  */
-static void trimmed_name(const char *text, size_t len, char *out,
-                         size_t size)
+static void trimmed_name(const char *text, size_t len, char *out, size_t size)
 {
     while (len > 0 && (*text == ' ' || *text == '\t')) {
         text++;
@@ -101,8 +102,7 @@ static const char *map_field(struct ingest_columns *cols,
 }
 
 static const char *check_required(const struct ingest_columns *cols,
-                                  enum job_kind kind,
-                                  const char **problem_name)
+                                  enum job_kind kind, const char **problem_name)
 {
     const enum ingest_col *need = pay_required;
     size_t n = sizeof(pay_required) / sizeof(pay_required[0]);
@@ -124,8 +124,7 @@ static const char *check_required(const struct ingest_columns *cols,
 
 const char *ingest_columns_map(struct ingest_columns *cols,
                                const struct ingest_row *header,
-                               enum job_kind kind,
-                               const char **problem_name)
+                               enum job_kind kind, const char **problem_name)
 {
     const char *problem = NULL;
     size_t i;

@@ -50,8 +50,7 @@ struct ingest_columns {
  */
 const char *ingest_columns_map(struct ingest_columns *cols,
                                const struct ingest_row *header,
-                               enum job_kind kind,
-                               const char **problem_name);
+                               enum job_kind kind, const char **problem_name);
 
 /* The canonical name of a known column, as used in messages. */
 const char *ingest_col_name(enum ingest_col col);

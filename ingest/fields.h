@@ -34,8 +34,7 @@
  * not a phone number" (other characters or length), "is not a Rwandan
  * mobile number (078, 079, 072, 073)" (another prefix or country).
  */
-const char *ingest_phone_parse(const char *text,
-                               char out[INGEST_PHONE_SIZE]);
+const char *ingest_phone_parse(const char *text, char out[INGEST_PHONE_SIZE]);
 
 /*
  * Amount: a positive whole number of francs within [min, max]. Accepts
@@ -49,8 +48,8 @@ const char *ingest_phone_parse(const char *text,
  * digits), "must be positive", "is below the minimum", "is above the
  * maximum". No floating point.
  */
-const char *ingest_amount_parse(const char *text, long long min,
-                                long long max, long long *out);
+const char *ingest_amount_parse(const char *text, long long min, long long max,
+                                long long *out);
 
 /*
  * Withdraw charge of a deposit: empty or spaces mean 0; otherwise a whole

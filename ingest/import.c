@@ -36,11 +36,11 @@
 #include "ingest/stage.h"
 
 enum {
-    COPY_FLUSH_AT = 64 * 1024, /* bytes gathered before PQputCopyData */
+    COPY_FLUSH_AT = 64 * 1024,  /* bytes gathered before PQputCopyData */
     COPY_BUF_MAX = 1024 * 1024, /* one row can never come near this */
-    VALUE_SHOWN_MAX = 40,      /* bytes of a bad value echoed back */
-    RAW_STORED_MAX = 65536,    /* import_errors_raw_text_size, in bytes */
-    MESSAGE_SHOWN_MAX = 300,   /* bytes of a database message echoed */
+    VALUE_SHOWN_MAX = 40,       /* bytes of a bad value echoed back */
+    RAW_STORED_MAX = 65536,     /* import_errors_raw_text_size, in bytes */
+    MESSAGE_SHOWN_MAX = 300,    /* bytes of a database message echoed */
 };
 
 /*
@@ -50,9 +50,8 @@ enum {
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define JOBS_LOCK_OBJECT 3
-static const char JOBS_LOCK_SQL[] =
-    "select pg_advisory_xact_lock(" STR(DB_MIGRATE_LOCK_CLASS) ", "
-    STR(JOBS_LOCK_OBJECT) ")";
+static const char JOBS_LOCK_SQL[] = "select pg_advisory_xact_lock(" STR(
+    DB_MIGRATE_LOCK_CLASS) ", " STR(JOBS_LOCK_OBJECT) ")";
 
 struct import {
     PGconn *conn;
@@ -65,10 +64,10 @@ struct import {
     struct ingest_reader *reader;
     struct ingest_columns cols;
     struct ingest_stage_opts stage;
-    struct buf copy;          /* COPY text not yet sent */
-    FILE *rejects;            /* import_errors rows in COPY text */
-    long long errors;         /* problems found, shown or not */
-    long long staged;         /* rows sent to staging */
+    struct buf copy;  /* COPY text not yet sent */
+    FILE *rejects;    /* import_errors rows in COPY text */
+    long long errors; /* problems found, shown or not */
+    long long staged; /* rows sent to staging */
     struct ingest_progress progress;
     bool in_transaction;
 };
@@ -164,8 +163,11 @@ static void write_raw(FILE *out, const char *raw, size_t n)
             len = 1;
         } else if (s[i] == '\\' || s[i] == '\t' || s[i] == '\n' ||
                    s[i] == '\r') {
-            fputs(s[i] == '\\' ? "\\\\" : s[i] == '\t' ? "\\t"
-                  : s[i] == '\n' ? "\\n" : "\\r", out);
+            fputs(s[i] == '\\'   ? "\\\\"
+                  : s[i] == '\t' ? "\\t"
+                  : s[i] == '\n' ? "\\n"
+                                 : "\\r",
+                  out);
             stored++;
         } else {
             fwrite(s + i, 1, len, out);
@@ -220,8 +222,8 @@ static enum payq_err check(struct import *imp, const PGresult *res,
         message = "";
     imp->errors++;
     if (imp->opts->report != NULL) {
-        fprintf(imp->opts->report, "%s: the database refused the file: ",
-                imp->path);
+        fprintf(imp->opts->report,
+                "%s: the database refused the file: ", imp->path);
         show_value(imp->opts->report, message,
                    strnlen(message, MESSAGE_SHOWN_MAX + 1));
         fprintf(imp->opts->report, " (SQLSTATE %s)\n", state);
@@ -234,8 +236,8 @@ static enum payq_err run(struct import *imp, const char *sql, int n,
                          const char *const *params, const char *what,
                          PGresult **out)
 {
-    PGresult *res = PQexecParams(imp->conn, sql, n, NULL, params, NULL,
-                                 NULL, 0);
+    PGresult *res =
+        PQexecParams(imp->conn, sql, n, NULL, params, NULL, NULL, 0);
     enum payq_err err = check(imp, res, what);
 
     if (out != NULL && err == PAYQ_OK)
@@ -268,12 +270,12 @@ static enum payq_err begin_and_check_repeat(struct import *imp)
         return err;
     imp->in_transaction = true;
     if (!imp->opts->dry_run)
-        err = run(imp,
-                  "select pg_advisory_xact_lock(hashtextextended($1, 0))",
+        err = run(imp, "select pg_advisory_xact_lock(hashtextextended($1, 0))",
                   1, params, "lock the file's digest", NULL);
     if (err == PAYQ_OK)
-        err = run(imp, "select id, file_name = $2 from batches"
-                       " where file_sha256 = $1 order by id limit 1",
+        err = run(imp,
+                  "select id, file_name = $2 from batches"
+                  " where file_sha256 = $1 order by id limit 1",
                   2, params, "look for an earlier import", &res);
     if (err != PAYQ_OK)
         return err;
@@ -392,8 +394,7 @@ static enum payq_err read_header(struct import *imp)
     const char *problem;
     enum payq_err err;
 
-    err = ingest_reader_create_fd(imp->fd, imp->opts->delimiter,
-                                  &imp->reader);
+    err = ingest_reader_create_fd(imp->fd, imp->opts->delimiter, &imp->reader);
     if (err != PAYQ_OK)
         return err;
     err = ingest_reader_next(imp->reader, &header);
@@ -403,11 +404,10 @@ static enum payq_err read_header(struct import *imp)
     }
     if (err != PAYQ_OK)
         return reader_failed(imp, err);
-    problem = ingest_columns_map(&imp->cols, &header, imp->opts->kind,
-                                 &column);
+    problem = ingest_columns_map(&imp->cols, &header, imp->opts->kind, &column);
     if (problem != NULL) {
-        report(imp, header.line, column[0] != '\0' ? column : "-",
-               problem, header.raw, header.raw_len);
+        report(imp, header.line, column[0] != '\0' ? column : "-", problem,
+               header.raw, header.raw_len);
         return PAYQ_ERR_DATA;
     }
     return PAYQ_OK;
@@ -434,8 +434,7 @@ static enum payq_err copy_flush(struct import *imp)
  * strict import keeps staging valid rows after a problem, so that the
  * references they repeat are reported too.
  */
-static enum payq_err take_row(struct import *imp,
-                              const struct ingest_row *row)
+static enum payq_err take_row(struct import *imp, const struct ingest_row *row)
 {
     struct ingest_problem p;
     long long amount = 0;
@@ -489,8 +488,8 @@ static enum payq_err copy_end(struct import *imp, enum payq_err err)
     if (PQputCopyEnd(imp->conn, abandon) != 1)
         return PAYQ_ERR_DB_CONNECT;
     res = PQgetResult(imp->conn);
-    end_err = abandon != NULL ? PAYQ_OK
-                              : check(imp, res, "copy rows to staging");
+    end_err =
+        abandon != NULL ? PAYQ_OK : check(imp, res, "copy rows to staging");
     PQclear(res);
     while ((res = PQgetResult(imp->conn)) != NULL)
         PQclear(res);
@@ -540,16 +539,14 @@ static const char REPEATS_SELECT_SQL[] =
     " from import_staging s join firsts f on s.reference = f.reference"
     " where s.line <> f.first_line order by s.line";
 
-static enum payq_err find_repeats_in_file(struct import *imp,
-                                          const char *sql)
+static enum payq_err find_repeats_in_file(struct import *imp, const char *sql)
 {
     PGresult *res = NULL;
     char reason[64];
     enum payq_err err;
     int i;
 
-    err = run(imp, sql, 0, NULL, "find references repeated in the file",
-              &res);
+    err = run(imp, sql, 0, NULL, "find references repeated in the file", &res);
     if (err != PAYQ_OK)
         return err;
     for (i = 0; i < PQntuples(res); i++) {
@@ -633,12 +630,11 @@ static enum payq_err run_insert(struct import *imp, const char *batch,
                                 PGresult **out)
 {
     const char *params[1] = { batch };
-    PGresult *res = PQexecParams(imp->conn, INSERT_JOBS_SQL, 1, NULL,
-                                 params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(imp->conn, INSERT_JOBS_SQL, 1, NULL, params,
+                                 NULL, NULL, 0);
     enum payq_err err;
 
-    if (!imp->opts->skip_invalid &&
-        PQresultStatus(res) == PGRES_FATAL_ERROR &&
+    if (!imp->opts->skip_invalid && PQresultStatus(res) == PGRES_FATAL_ERROR &&
         strcmp(db_sqlstate(res), "23505") == 0) {
         PQclear(res);
         return explain_unique_violation(imp);
@@ -669,8 +665,8 @@ static enum payq_err insert_jobs(struct import *imp)
     } else {
         err = db_exec(imp->conn, JOBS_LOCK_SQL, "wait to insert jobs");
         if (err == PAYQ_OK && !imp->opts->skip_invalid)
-            err = db_exec(imp->conn, "savepoint before_jobs",
-                          "mark a savepoint");
+            err =
+                db_exec(imp->conn, "savepoint before_jobs", "mark a savepoint");
         if (err == PAYQ_OK)
             err = run_insert(imp, batch, &res);
     }
@@ -728,8 +724,8 @@ static enum payq_err list_duplicates(struct import *imp)
         const char *ref = PQgetvalue(res, i, 1);
 
         fprintf(imp->opts->report,
-                "%s:%s: reference: duplicate of batch %s, skipped (",
-                imp->path, PQgetvalue(res, i, 0), PQgetvalue(res, i, 2));
+                "%s:%s: reference: duplicate of batch %s, skipped (", imp->path,
+                PQgetvalue(res, i, 0), PQgetvalue(res, i, 2));
         show_value(imp->opts->report, ref, strlen(ref));
         fputs(")\n", imp->opts->report);
     }
@@ -745,8 +741,7 @@ static enum payq_err record_rejects(struct import *imp)
     size_t n;
     enum payq_err err = PAYQ_OK;
 
-    if (imp->rejects == NULL || imp->res->rejected == 0 ||
-        imp->opts->dry_run)
+    if (imp->rejects == NULL || imp->res->rejected == 0 || imp->opts->dry_run)
         return PAYQ_OK;
     res = PQexec(imp->conn, "copy import_errors (batch_id, line_no,"
                             " column_name, raw_text, reason) from stdin");
@@ -757,8 +752,8 @@ static enum payq_err record_rejects(struct import *imp)
     }
     PQclear(res);
     rewind(imp->rejects);
-    while (err == PAYQ_OK && (n = fread(chunk, 1, sizeof(chunk),
-                                        imp->rejects)) > 0)
+    while (err == PAYQ_OK &&
+           (n = fread(chunk, 1, sizeof(chunk), imp->rejects)) > 0)
         if (PQputCopyData(imp->conn, chunk, (int)n) != 1)
             err = PAYQ_ERR_DB_CONNECT;
     if (PQputCopyEnd(imp->conn, err == PAYQ_OK ? NULL : "failed") != 1)
@@ -909,7 +904,11 @@ enum payq_err ingest_import_file(PGconn *conn, const char *path,
                                  struct ingest_result *res)
 {
     struct import imp = {
-        .conn = conn, .path = path, .opts = opts, .res = res, .fd = -1,
+        .conn = conn,
+        .path = path,
+        .opts = opts,
+        .res = res,
+        .fd = -1,
     };
     enum payq_err err;
 

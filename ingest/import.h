@@ -37,19 +37,19 @@
 #define INGEST_ERRORS_SHOWN 100
 
 struct ingest_options {
-    enum job_kind kind;    /* --kind, for files without a kind column */
-    char delimiter;        /* --delimiter, or 0 to detect */
-    bool skip_invalid;     /* import valid rows, record the rest */
-    bool dry_run;          /* validate and report, write nothing */
-    bool hold;             /* batch waits for payq approve */
-    bool force;            /* import a file seen before */
-    bool verbose;          /* list duplicate references */
-    bool progress;         /* report progress on stderr */
-    int progress_ms;       /* log line interval off a terminal; 0: 5 s */
-    long long min_amount;  /* PAYQ_MIN_AMOUNT */
-    long long max_amount;  /* PAYQ_MAX_AMOUNT */
-    const char *actor;     /* who approved, for an approved batch */
-    FILE *report;          /* where FILE:LINE: errors are written */
+    enum job_kind kind;     /* --kind, for files without a kind column */
+    char delimiter;         /* --delimiter, or 0 to detect */
+    bool skip_invalid;      /* import valid rows, record the rest */
+    bool dry_run;           /* validate and report, write nothing */
+    bool hold;              /* batch waits for payq approve */
+    bool force;             /* import a file seen before */
+    bool verbose;           /* list duplicate references */
+    bool progress;          /* report progress on stderr */
+    int progress_ms;        /* log line interval off a terminal; 0: 5 s */
+    long long min_amount;   /* PAYQ_MIN_AMOUNT */
+    long long max_amount;   /* PAYQ_MAX_AMOUNT */
+    const char *actor;      /* who approved, for an approved batch */
+    FILE *report;           /* where FILE:LINE: errors are written */
     long long errors_shown; /* errors written before only counting */
 };
 
@@ -79,8 +79,9 @@ void ingest_options_init(struct ingest_options *opts);
  * later attempt may not meet. Problems with rows are written to
  * opts->report; *res is filled as far as the import got.
  */
-PAYQ_MUST_USE enum payq_err ingest_import_file(
-    PGconn *conn, const char *path, const struct ingest_options *opts,
-    struct ingest_result *res);
+PAYQ_MUST_USE enum payq_err
+ingest_import_file(PGconn *conn, const char *path,
+                   const struct ingest_options *opts,
+                   struct ingest_result *res);
 
 #endif

@@ -48,7 +48,7 @@ struct tracked {
     time_t retry_at;        /* not taken again before (monotonic s) */
     int retry_s;            /* the next wait after a failure */
     bool used;
-    bool seen;              /* listed by the current scan */
+    bool seen; /* listed by the current scan */
 };
 
 struct inbox {

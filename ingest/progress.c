@@ -7,12 +7,11 @@
 #include "core/log.h"
 
 enum {
-    CLOCK_EVERY = 1024,      /* rows between clock reads */
-    TTY_INTERVAL_MS = 100,   /* at most ten redraws a second */
+    CLOCK_EVERY = 1024,    /* rows between clock reads */
+    TTY_INTERVAL_MS = 100, /* at most ten redraws a second */
 };
 
-static long long ms_between(const struct timespec *a,
-                            const struct timespec *b)
+static long long ms_between(const struct timespec *a, const struct timespec *b)
 {
     return (long long)(b->tv_sec - a->tv_sec) * 1000 +
            (b->tv_nsec - a->tv_nsec) / 1000000;
@@ -34,8 +33,8 @@ void ingest_progress_init(struct ingest_progress *p, const char *label,
 /* Figures shared by both forms of output. */
 struct figures {
     int percent;
-    long long rate;   /* rows per second */
-    long long eta_s;  /* seconds left, estimated from bytes */
+    long long rate;  /* rows per second */
+    long long eta_s; /* seconds left, estimated from bytes */
 };
 
 static struct figures compute(const struct ingest_progress *p,
@@ -50,13 +49,13 @@ static struct figures compute(const struct ingest_progress *p,
     if (ms > 0)
         f.rate = rows * 1000 / ms;
     if (bytes > 0 && p->total > bytes)
-        f.eta_s = (long long)((double)ms / 1000.0 *
-                              (double)(p->total - bytes) / (double)bytes);
+        f.eta_s = (long long)((double)ms / 1000.0 * (double)(p->total - bytes) /
+                              (double)bytes);
     return f;
 }
 
-void ingest_progress_update(struct ingest_progress *p,
-                            unsigned long long bytes, long long rows)
+void ingest_progress_update(struct ingest_progress *p, unsigned long long bytes,
+                            long long rows)
 {
     struct timespec now;
     struct figures f;
@@ -65,8 +64,7 @@ void ingest_progress_update(struct ingest_progress *p,
         return;
     p->calls = 0;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (ms_between(&p->last, &now) <
-        (p->tty ? TTY_INTERVAL_MS : p->log_ms))
+    if (ms_between(&p->last, &now) < (p->tty ? TTY_INTERVAL_MS : p->log_ms))
         return;
     p->last = now;
     f = compute(p, &now, bytes, rows);

@@ -11,14 +11,14 @@
 #include <time.h>
 
 struct ingest_progress {
-    const char *label;             /* the file, for the line */
-    unsigned long long total;      /* bytes in the file */
-    bool tty;                      /* stderr is a terminal */
-    bool drawn;                    /* a terminal line needs clearing */
+    const char *label;        /* the file, for the line */
+    unsigned long long total; /* bytes in the file */
+    bool tty;                 /* stderr is a terminal */
+    bool drawn;               /* a terminal line needs clearing */
     struct timespec start;
-    struct timespec last;          /* last redraw or log line */
-    unsigned calls;                /* updates since the clock was read */
-    long long log_ms;              /* interval of the log lines */
+    struct timespec last; /* last redraw or log line */
+    unsigned calls;       /* updates since the clock was read */
+    long long log_ms;     /* interval of the log lines */
 };
 
 /* Default interval of the log lines, off a terminal. */
@@ -33,8 +33,8 @@ void ingest_progress_init(struct ingest_progress *p, const char *label,
                           unsigned long long total_bytes, long long log_ms);
 
 /* Reports bytes consumed and rows read; cheap enough to call per row. */
-void ingest_progress_update(struct ingest_progress *p,
-                            unsigned long long bytes, long long rows);
+void ingest_progress_update(struct ingest_progress *p, unsigned long long bytes,
+                            long long rows);
 
 /* Clears the terminal line, if one was drawn. */
 void ingest_progress_finish(struct ingest_progress *p);

@@ -315,8 +315,12 @@ static enum payq_err parser_start(struct ingest_reader *r)
 /* ---- skipping a row with a field too long for libcsv ----------------- */
 
 /* libcsv's parser states (csv.c), which struct csv_parser exposes. */
-enum { CSV_ROW_NOT_BEGUN, CSV_FIELD_NOT_BEGUN, CSV_FIELD_BEGUN,
-       CSV_FIELD_MIGHT_HAVE_ENDED };
+enum {
+    CSV_ROW_NOT_BEGUN,
+    CSV_FIELD_NOT_BEGUN,
+    CSV_FIELD_BEGUN,
+    CSV_FIELD_MIGHT_HAVE_ENDED
+};
 
 /*
  * One byte of a skipped row, by libcsv's rules without strict mode (see
@@ -634,7 +638,7 @@ static enum payq_err fill_to(struct ingest_reader *r, size_t n)
  */
 static enum payq_err detect_delimiter(struct ingest_reader *r)
 {
-    struct scan sc = {SCAN_START, false, 0, 0};
+    struct scan sc = { SCAN_START, false, 0, 0 };
     enum payq_err err = PAYQ_OK;
     size_t i = r->pos;
     bool done = false;

@@ -38,18 +38,18 @@ struct ingest_reader;
 
 /* One row. Everything it points to is valid until the next call. */
 struct ingest_row {
-    long line;                  /* physical line the row starts on, 1-based */
-    size_t nfields;             /* fields in this row */
-    const char *const *fields;  /* values, NUL-terminated (a field with a
-                                   problem may be cut short or empty) */
-    const size_t *lens;         /* byte length of each value */
-    const char *raw;            /* the row's bytes as in the file, without
-                                   its final line end; cut at INGEST_RAW_MAX */
+    long line;                 /* physical line the row starts on, 1-based */
+    size_t nfields;            /* fields in this row */
+    const char *const *fields; /* values, NUL-terminated (a field with a
+                                  problem may be cut short or empty) */
+    const size_t *lens;        /* byte length of each value */
+    const char *raw;           /* the row's bytes as in the file, without
+                                  its final line end; cut at INGEST_RAW_MAX */
     size_t raw_len;
-    const char *problem;        /* NULL, or what is wrong with the row */
-    size_t problem_field;       /* the field it concerns, from 0; for a
-                                   problem of the whole row (too many or
-                                   too few fields), nfields */
+    const char *problem;  /* NULL, or what is wrong with the row */
+    size_t problem_field; /* the field it concerns, from 0; for a
+                             problem of the whole row (too many or
+                             too few fields), nfields */
 };
 
 /*
@@ -58,12 +58,13 @@ struct ingest_row {
  * anything else, or a negative fd, gives PAYQ_ERR_USAGE. The caller frees
  * the reader with ingest_reader_destroy().
  */
-PAYQ_MUST_USE enum payq_err ingest_reader_create_fd(
-    int fd, char delimiter, struct ingest_reader **out);
+PAYQ_MUST_USE enum payq_err ingest_reader_create_fd(int fd, char delimiter,
+                                                    struct ingest_reader **out);
 
 /* As ingest_reader_create_fd(), over len bytes in memory (not copied). */
-PAYQ_MUST_USE enum payq_err ingest_reader_create_mem(
-    const char *data, size_t len, char delimiter, struct ingest_reader **out);
+PAYQ_MUST_USE enum payq_err
+ingest_reader_create_mem(const char *data, size_t len, char delimiter,
+                         struct ingest_reader **out);
 
 /*
  * Reads the next row; the first is the header. Returns PAYQ_OK with *row

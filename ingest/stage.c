@@ -17,15 +17,14 @@ struct staged {
     char phone[INGEST_PHONE_SIZE];
     long long amount;
     long long charge;
-    const char *reason;     /* NULL for pay */
-    const char *name;       /* NULL for pay */
+    const char *reason; /* NULL for pay */
+    const char *name;   /* NULL for pay */
     const char *reference;
     size_t reference_len;
 };
 
 static const char *field(const struct ingest_row *row,
-                         const struct ingest_columns *cols,
-                         enum ingest_col col)
+                         const struct ingest_columns *cols, enum ingest_col col)
 {
     int i = cols->index[col];
 
@@ -51,13 +50,13 @@ static void set_problem(struct ingest_problem *p,
 }
 
 /* Validates one known column with check; NULL when it passes. */
-#define CHECK(col, expr)                                                 \
-    do {                                                                 \
-        const char *why_ = (expr);                                       \
-        if (why_ != NULL) {                                              \
-            set_problem(p, cols, row, cols->index[col], why_);           \
-            return PAYQ_ERR_DATA;                                        \
-        }                                                                \
+#define CHECK(col, expr)                                                       \
+    do {                                                                       \
+        const char *why_ = (expr);                                             \
+        if (why_ != NULL) {                                                    \
+            set_problem(p, cols, row, cols->index[col], why_);                 \
+            return PAYQ_ERR_DATA;                                              \
+        }                                                                      \
     } while (0)
 
 static const char *parse_kind(const char *text, enum job_kind dflt,
@@ -124,22 +123,20 @@ static enum payq_err validate(const struct ingest_columns *cols,
     CHECK(INGEST_COL_KIND, parse_kind(field(row, cols, INGEST_COL_KIND),
                                       opts->default_kind, &s->kind));
     CHECK(INGEST_COL_REFERENCE,
-          ingest_reference_check(field(row, cols, INGEST_COL_REFERENCE),
-                                 &start, &s->reference_len));
+          ingest_reference_check(field(row, cols, INGEST_COL_REFERENCE), &start,
+                                 &s->reference_len));
     s->reference = field(row, cols, INGEST_COL_REFERENCE) + start;
     CHECK(INGEST_COL_PHONE,
           ingest_phone_parse(field(row, cols, INGEST_COL_PHONE), s->phone));
     CHECK(INGEST_COL_AMOUNT,
           ingest_amount_parse(field(row, cols, INGEST_COL_AMOUNT),
-                              opts->min_amount, opts->max_amount,
-                              &s->amount));
+                              opts->min_amount, opts->max_amount, &s->amount));
     if (s->kind == JOB_KIND_DEPOSIT)
         return validate_deposit(cols, row, opts, s, p);
     return PAYQ_OK;
 }
 
-enum payq_err ingest_copy_escape(struct buf *out, const char *text,
-                                 size_t len)
+enum payq_err ingest_copy_escape(struct buf *out, const char *text, size_t len)
 {
     enum payq_err err = PAYQ_OK;
     size_t run = 0;
@@ -150,11 +147,20 @@ enum payq_err ingest_copy_escape(struct buf *out, const char *text,
         const char *esc = NULL;
 
         switch (text[i]) {
-        case '\\': esc = "\\\\"; break;
-        case '\t': esc = "\\t"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        default: continue;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        default:
+            continue;
         }
         err = buf_append(out, text + run, i - run);
         if (err == PAYQ_OK)
@@ -283,8 +289,8 @@ static enum payq_err put_int(struct buf *out, long long n, char sep)
 {
     char digits[24];
     size_t i = sizeof(digits);
-    unsigned long long u = n < 0 ? 0 - (unsigned long long)n
-                                 : (unsigned long long)n;
+    unsigned long long u =
+        n < 0 ? 0 - (unsigned long long)n : (unsigned long long)n;
 
     digits[--i] = sep;
     do {

@@ -47,7 +47,6 @@ PAYQ_MUST_USE enum payq_err ingest_stage_row(
 
 /* Appends text as a COPY text-format value (escaping \, tab, CR, LF). */
 PAYQ_MUST_USE enum payq_err ingest_copy_escape(struct buf *out,
-                                               const char *text,
-                                               size_t len);
+                                               const char *text, size_t len);
 
 #endif

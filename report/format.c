@@ -152,8 +152,8 @@ static void table_cell(FILE *out, const char *text, size_t left_pad,
     }
 }
 
-static void table_header(FILE *out, const struct report_column *cols,
-                         int ncols, const size_t *widths)
+static void table_header(FILE *out, const struct report_column *cols, int ncols,
+                         const size_t *widths)
 {
     int c;
     size_t i;
@@ -185,9 +185,8 @@ static void table_row(FILE *out, const struct report_column *cols, int ncols,
 
     for (c = 0; c < ncols; c++) {
         const char *cell = rows->cell(rows->ctx, r, c);
-        const char *text = cell != NULL
-                               ? table_text(cols[c].type, cell, scratch)
-                               : "";
+        const char *text =
+            cell != NULL ? table_text(cols[c].type, cell, scratch) : "";
         size_t w = display_width(text);
         bool right = cols[c].type == REPORT_TYPE_NUMBER ||
                      cols[c].type == REPORT_TYPE_AMOUNT;
@@ -203,8 +202,7 @@ static void table_row(FILE *out, const struct report_column *cols, int ncols,
 enum payq_err report_table_write(FILE *out, const struct report_column *cols,
                                  int ncols, const struct report_rows *rows)
 {
-    size_t *widths = mem_calloc(ncols > 0 ? (size_t)ncols : 1,
-                                sizeof(*widths));
+    size_t *widths = mem_calloc(ncols > 0 ? (size_t)ncols : 1, sizeof(*widths));
     int r;
 
     if (widths == NULL)
@@ -219,8 +217,7 @@ enum payq_err report_table_write(FILE *out, const struct report_column *cols,
 }
 
 void report_stream_init(struct report_stream *s, enum report_format format,
-                        FILE *out, const struct report_column *cols,
-                        int ncols)
+                        FILE *out, const struct report_column *cols, int ncols)
 {
     s->format = format;
     s->out = out;
@@ -316,8 +313,7 @@ static void json_value(FILE *out, enum report_type type, const char *text)
     else if ((type == REPORT_TYPE_NUMBER || type == REPORT_TYPE_AMOUNT) &&
              json_number_ok(text))
         fputs(text, out);
-    else if (type == REPORT_TYPE_BOOLEAN &&
-             (word = boolean_word(text)) != NULL)
+    else if (type == REPORT_TYPE_BOOLEAN && (word = boolean_word(text)) != NULL)
         fputs(word, out);
     else
         json_string(out, text);

@@ -56,9 +56,10 @@ bool report_format_parse(const char *name, enum report_format *out);
  * every row at once, since every row decides the widths. Returns
  * PAYQ_ERR_IO when out fails, PAYQ_ERR_NOMEM.
  */
-PAYQ_MUST_USE enum payq_err
-report_table_write(FILE *out, const struct report_column *cols, int ncols,
-                   const struct report_rows *rows);
+PAYQ_MUST_USE enum payq_err report_table_write(FILE *out,
+                                               const struct report_column *cols,
+                                               int ncols,
+                                               const struct report_rows *rows);
 
 /*
  * CSV and JSON are written as the rows arrive, so a report of any length
@@ -78,15 +79,14 @@ struct report_stream {
  * must outlive s. Writes nothing.
  */
 void report_stream_init(struct report_stream *s, enum report_format format,
-                        FILE *out, const struct report_column *cols,
-                        int ncols);
+                        FILE *out, const struct report_column *cols, int ncols);
 
 /* Writes the CSV header row, or the JSON array's opening. */
 PAYQ_MUST_USE enum payq_err report_stream_begin(struct report_stream *s);
 
 /* Writes a run of rows; may be called any number of times. */
-PAYQ_MUST_USE enum payq_err
-report_stream_rows(struct report_stream *s, const struct report_rows *rows);
+PAYQ_MUST_USE enum payq_err report_stream_rows(struct report_stream *s,
+                                               const struct report_rows *rows);
 
 /* Closes the JSON array; flushes. Returns PAYQ_ERR_IO if any write failed. */
 PAYQ_MUST_USE enum payq_err report_stream_end(struct report_stream *s);

@@ -33,8 +33,8 @@ enum {
 };
 
 /* Events of one instant in the order they happen (report_job_history). */
-#define HISTORY_ORDER                                                    \
-    "at, case event when 'import' then 0 when 'batch_action' then 1"     \
+#define HISTORY_ORDER                                                          \
+    "at, case event when 'import' then 0 when 'batch_action' then 1"           \
     " when 'attempt' then 2 when 'callback' then 3 else 4 end, event_id"
 
 /* A report of the list and how to select from its view. */
@@ -45,24 +45,27 @@ struct report_def {
 };
 
 static const struct report_def defs[] = {
-    { { "batches", "report_batches",
-        REPORT_FILTER_BATCH | REPORT_FILTER_DAYS,
+    { { "batches", "report_batches", REPORT_FILTER_BATCH | REPORT_FILTER_DAYS,
         "per batch: amounts by state, charges, success rate, closed",
         "the import day" },
-      "(imported_at at time zone 'Africa/Kigali')::date", "batch_id" },
+      "(imported_at at time zone 'Africa/Kigali')::date",
+      "batch_id" },
     { { "control_totals", "report_control_totals", REPORT_FILTER_BATCH,
-        "requested = the sum over the states, per batch and in total",
-        NULL },
-      NULL, "level, batch_id" },
+        "requested = the sum over the states, per batch and in total", NULL },
+      NULL,
+      "level, batch_id" },
     { { "daily", "report_daily", REPORT_FILTER_DAYS,
         "per Kigali day, kind and state: count and amount", "the day" },
-      "day", "day, kind, state" },
+      "day",
+      "day, kind, state" },
     { { "by_school", "report_by_school", 0,
         "per school and term of the imported files", NULL },
-      NULL, "school nulls last, term nulls last, kind" },
+      NULL,
+      "school nulls last, term nulls last, kind" },
     { { "failures", "report_failures", 0,
         "failed payments per response code, with examples", NULL },
-      NULL, "kind, job_count desc, response_code nulls last" },
+      NULL,
+      "kind, job_count desc, response_code nulls last" },
     { { "exceptions", "report_exceptions",
         REPORT_FILTER_BATCH | REPORT_FILTER_DAYS,
         "everything a person must look at", "the day the item arose" },
@@ -72,7 +75,8 @@ static const struct report_def defs[] = {
         REPORT_FILTER_BATCH | REPORT_FILTER_DAYS,
         "every event of every payment (payq show: one payment)",
         "the day of the event" },
-      "(at at time zone 'Africa/Kigali')::date", "job_id, " HISTORY_ORDER },
+      "(at at time zone 'Africa/Kigali')::date",
+      "job_id, " HISTORY_ORDER },
 };
 
 #define DEF_COUNT (sizeof(defs) / sizeof(defs[0]))
@@ -341,19 +345,18 @@ static enum payq_err build_select(const struct report_def *def,
                                   const char *batch, struct buf *sql,
                                   const char **params, int *n)
 {
-    enum payq_err err = buf_appendf(sql, "select * from %s where true",
-                                    def->info.view);
+    enum payq_err err =
+        buf_appendf(sql, "select * from %s where true", def->info.view);
 
     *n = 0;
     if (err == PAYQ_OK && f->batch_id > 0)
-        err = add_condition(sql, "batch_id", "=", "bigint", batch, params,
-                            n);
+        err = add_condition(sql, "batch_id", "=", "bigint", batch, params, n);
     if (err == PAYQ_OK && f->since[0] != '\0')
-        err = add_condition(sql, def->day_sql, ">=", "date", f->since,
-                            params, n);
+        err =
+            add_condition(sql, def->day_sql, ">=", "date", f->since, params, n);
     if (err == PAYQ_OK && f->until[0] != '\0')
-        err = add_condition(sql, def->day_sql, "<=", "date", f->until,
-                            params, n);
+        err =
+            add_condition(sql, def->day_sql, "<=", "date", f->until, params, n);
     if (err == PAYQ_OK)
         err = buf_appendf(sql, " order by %s", def->order_by);
     return err;
@@ -370,8 +373,8 @@ static bool filter_allowed(const struct report_info *r,
 }
 
 enum payq_err report_run(PGconn *conn, const struct report_info *r,
-                         const struct report_filter *f,
-                         enum report_format fmt, FILE *out)
+                         const struct report_filter *f, enum report_format fmt,
+                         FILE *out)
 {
     const struct report_def *def = def_of(r);
     const char *params[3];
@@ -423,8 +426,7 @@ static enum payq_err show_find(PGconn *conn, const struct report_job_key *key,
     snprintf(id, sizeof(id), "%lld", key->job_id);
     if (key->job_id > 0)
         params[0] = id;
-    *found = PQexecParams(conn, SHOW_FIND_SQL, 2, NULL, params, NULL, NULL,
-                          0);
+    *found = PQexecParams(conn, SHOW_FIND_SQL, 2, NULL, params, NULL, NULL, 0);
     err = db_result_check(conn, *found, "find the payment");
     if (err == PAYQ_OK && PQntuples(*found) == 0)
         err = PAYQ_ERR_NOT_FOUND;
@@ -465,10 +467,9 @@ enum payq_err report_show(PGconn *conn, const struct report_job_key *key,
         params[0] = PQgetvalue(found, 0, 0);
         if (fmt == REPORT_FORMAT_TABLE)
             show_heading(out, found);
-        err = print_query(conn,
-                          fmt == REPORT_FORMAT_TABLE ? SHOW_TABLE_SQL
-                                                     : SHOW_ALL_SQL,
-                          1, params, fmt, out);
+        err = print_query(
+            conn, fmt == REPORT_FORMAT_TABLE ? SHOW_TABLE_SQL : SHOW_ALL_SQL, 1,
+            params, fmt, out);
     }
     tx_end(conn);
     PQclear(found);

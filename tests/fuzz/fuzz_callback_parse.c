@@ -63,8 +63,7 @@ static void check_fields(const struct callback_fields *f)
     check_text(f->code, sizeof(f->code));
     check_text(f->reference_no, sizeof(f->reference_no));
     check_text(f->status_desc, sizeof(f->status_desc));
-    check(!f->has_amount ||
-              (f->amount > 0 && f->amount < 10000000000000LL),
+    check(!f->has_amount || (f->amount > 0 && f->amount < 10000000000000LL),
           "amount out of range");
     check(f->has_amount || f->amount == 0, "amount without has_amount");
 }
@@ -82,8 +81,7 @@ static int same_fields(const struct callback_fields *a,
 {
     return strcmp(a->request_txn_id, b->request_txn_id) == 0 &&
            strcmp(a->transaction_id, b->transaction_id) == 0 &&
-           strcmp(a->status, b->status) == 0 &&
-           strcmp(a->code, b->code) == 0 &&
+           strcmp(a->status, b->status) == 0 && strcmp(a->code, b->code) == 0 &&
            strcmp(a->reference_no, b->reference_no) == 0 &&
            strcmp(a->status_desc, b->status_desc) == 0 &&
            a->has_amount == b->has_amount && a->amount == b->amount;
@@ -110,10 +108,9 @@ static void check_verdict(const struct callback_fields *f)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const types[] = {
-        NULL, "application/json", "application/x-www-form-urlencoded",
-        "text/plain"
-    };
+    static const char *const types[] = { NULL, "application/json",
+                                         "application/x-www-form-urlencoded",
+                                         "text/plain" };
     const char *type = NULL;
     struct callback_fields f;
     struct callback_fields again;
@@ -133,8 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(body, data, size);
 
     err = callback_parse(body, size, type, &f);
-    check(err == PAYQ_OK || err == PAYQ_ERR_DATA ||
-              err == PAYQ_ERR_TOO_LARGE,
+    check(err == PAYQ_OK || err == PAYQ_ERR_DATA || err == PAYQ_ERR_TOO_LARGE,
           "unexpected error");
     check(err != PAYQ_ERR_TOO_LARGE || size > CALLBACK_BODY_MAX,
           "too large below the cap");

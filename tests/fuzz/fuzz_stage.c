@@ -171,8 +171,10 @@ static void stage_rows(struct ingest_reader *r,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct ingest_stage_opts opts = {
-        .default_kind = JOB_KIND_PAY, .min_amount = 1,
-        .max_amount = 5000000, .keep_raw = true,
+        .default_kind = JOB_KIND_PAY,
+        .min_amount = 1,
+        .max_amount = 5000000,
+        .keep_raw = true,
     };
     struct ingest_reader *r = NULL;
     struct ingest_columns *cols = malloc(sizeof(*cols));

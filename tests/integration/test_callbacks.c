@@ -84,8 +84,7 @@ static int fx_teardown(void **state)
     return 0;
 }
 
-static void start(struct fixture *fx, const char *allow,
-                  const char *basic_auth)
+static void start(struct fixture *fx, const char *allow, const char *basic_auth)
 {
     struct callback_settings s;
 
@@ -95,8 +94,7 @@ static void start(struct fixture *fx, const char *allow,
     s.allow = allow;
     s.basic_auth = basic_auth;
     s.db_connections = 2;
-    assert_int_equal(callback_server_start(&fx->cfg, &s, &fx->srv),
-                     PAYQ_OK);
+    assert_int_equal(callback_server_start(&fx->cfg, &s, &fx->srv), PAYQ_OK);
 }
 
 static long long scalar(struct fixture *fx, const char *sql)
@@ -108,9 +106,14 @@ static long long scalar(struct fixture *fx, const char *sql)
 static long long pending_job(struct fixture *fx, const char *kind,
                              long long amount)
 {
-    struct queue_claim_opts o = { .owner = "w", .prefix = "T", .lease_s = 60,
-                                  .max = 1, .pay = true, .deposit = true };
-    struct queue_result r = { .kind = QUEUE_RESULT_PENDING, .sent = true,
+    struct queue_claim_opts o = { .owner = "w",
+                                  .prefix = "T",
+                                  .lease_s = 60,
+                                  .max = 1,
+                                  .pay = true,
+                                  .deposit = true };
+    struct queue_result r = { .kind = QUEUE_RESULT_PENDING,
+                              .sent = true,
                               .callback_timeout_s = 600 };
     enum queue_record_outcome out;
     struct queue_job job;
@@ -145,8 +148,8 @@ static unsigned port_of(const struct fixture *fx)
 }
 
 static struct reply request(struct fixture *fx, const char *path,
-                           const char *body, const char *content_type,
-                           const char *userpwd)
+                            const char *body, const char *content_type,
+                            const char *userpwd)
 {
     CURL *easy = curl_easy_init();
     struct curl_slist *headers = NULL;
@@ -276,8 +279,7 @@ static void callbacks_refuse_wrong_tokens(void **state)
     pay_body(txn, "Successfull", "01", body, sizeof(body));
     /* Another id's valid token does not open this id. */
     pay_path("T-999-1", other, sizeof(other));
-    snprintf(path, sizeof(path), "/cb/%s/%s", txn,
-             strrchr(other, '/') + 1);
+    snprintf(path, sizeof(path), "/cb/%s/%s", txn, strrchr(other, '/') + 1);
     assert_int_equal(request(fx, path, body, NULL, NULL).status, 403);
     snprintf(path, sizeof(path), "/cb/%s/short", txn);
     assert_int_equal(request(fx, path, body, NULL, NULL).status, 403);
@@ -299,17 +301,13 @@ static void callbacks_answer_bad_requests(void **state)
     pay_path("T-1-1", path, sizeof(path));
     assert_int_equal(request(fx, "/nope", "{}", NULL, NULL).status, 404);
     assert_int_equal(request(fx, "/cb/", "{}", NULL, NULL).status, 404);
-    assert_int_equal(request(fx, "/cb/a%20b/x", "{}", NULL, NULL).status,
-                     404);
+    assert_int_equal(request(fx, "/cb/a%20b/x", "{}", NULL, NULL).status, 404);
     assert_int_equal(request(fx, "/cb/T-1-1/x/y", "{}", NULL, NULL).status,
                      404);
     /* A callback route without its token is forbidden, not missing. */
-    assert_int_equal(request(fx, "/cb/T-1-1", "{}", NULL, NULL).status,
-                     403);
-    assert_int_equal(request(fx, "/cb/T-1-1/", "{}", NULL, NULL).status,
-                     403);
-    assert_int_equal(request(fx, "/cb/deposit/", "{}", NULL, NULL).status,
-                     403);
+    assert_int_equal(request(fx, "/cb/T-1-1", "{}", NULL, NULL).status, 403);
+    assert_int_equal(request(fx, "/cb/T-1-1/", "{}", NULL, NULL).status, 403);
+    assert_int_equal(request(fx, "/cb/deposit/", "{}", NULL, NULL).status, 403);
     assert_int_equal(request(fx, path, NULL, NULL, NULL).status, 405);
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
@@ -331,8 +329,7 @@ static void callbacks_unreadable_body_is_kept(void **state)
     start(fx, NULL, NULL);
     snprintf(txn, sizeof(txn), "T-%lld-1", job);
     pay_path(txn, path, sizeof(path));
-    assert_int_equal(request(fx, path, "not json {", "text/plain", NULL)
-                         .status,
+    assert_int_equal(request(fx, path, "not json {", "text/plain", NULL).status,
                      400);
     assert_int_equal(scalar(fx, "select count(*) from callbacks where"
                                 " effect = 'rejected' and body ="
@@ -344,8 +341,9 @@ static void callbacks_unreadable_body_is_kept(void **state)
                      1);
     /* A payout callback without our id: kept, rejected, 400. */
     deposit_path(path, sizeof(path));
-    snprintf(body, sizeof(body), "{\"status\":\"Successfull\","
-                                 "\"responsecode\":\"01\"}");
+    snprintf(body, sizeof(body),
+             "{\"status\":\"Successfull\","
+             "\"responsecode\":\"01\"}");
     assert_int_equal(request(fx, path, body, NULL, NULL).status, 400);
     assert_int_equal(scalar(fx, "select count(*) from callbacks where"
                                 " effect = 'rejected' and endpoint ="
@@ -384,10 +382,10 @@ static void callbacks_unmatched_and_wrapped_and_form(void **state)
              "status=Failed&requesttransactionid=%s&responsecode=1005"
              "&statusdesc=Insufficient+funds",
              txn);
-    assert_int_equal(request(fx, path, body,
-                             "application/x-www-form-urlencoded", NULL)
-                         .status,
-                     200);
+    assert_int_equal(
+        request(fx, path, body, "application/x-www-form-urlencoded", NULL)
+            .status,
+        200);
     assert_int_equal(scalar(fx, "select count(*) from jobs where state ="
                                 " 'failed' and last_code = '1005'"),
                      1);
@@ -454,9 +452,8 @@ static void callbacks_source_allowlist_and_basic_auth(void **state)
     assert_int_equal(request(fx, path, body, NULL, "provider:wrong").status,
                      401);
     assert_int_equal(scalar(fx, "select count(*) from callbacks"), 0);
-    assert_int_equal(request(fx, path, body, NULL, "provider:pw-basic-1")
-                         .status,
-                     200);
+    assert_int_equal(
+        request(fx, path, body, NULL, "provider:pw-basic-1").status, 200);
     assert_int_equal(scalar(fx, "select count(*) from callbacks"), 1);
 }
 
@@ -526,8 +523,7 @@ static void callbacks_concurrent_posts_group_commit(void **state)
     start(fx, NULL, NULL);
     for (i = 0; i < JOBS; i++) {
         p[i] = (struct posted){ fx, paths[i], bodies[i], { 0, "" } };
-        assert_int_equal(pthread_create(&threads[i], NULL, post_thread,
-                                        &p[i]),
+        assert_int_equal(pthread_create(&threads[i], NULL, post_thread, &p[i]),
                          0);
     }
     for (i = 0; i < JOBS; i++) {
@@ -633,8 +629,7 @@ static int raw_connect(struct fixture *fx)
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)callback_server_port(fx->srv));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)),
-                     0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
     return fd;
 }
 
@@ -676,13 +671,11 @@ static void callbacks_client_limit_and_timeout(void **state)
     s.db_connections = 1;
     s.max_clients = 1;
     s.client_timeout_s = 2;
-    assert_int_equal(callback_server_start(&fx->cfg, &s, &fx->srv),
-                     PAYQ_OK);
+    assert_int_equal(callback_server_start(&fx->cfg, &s, &fx->srv), PAYQ_OK);
     held = raw_connect(fx);
     assert_int_equal(write(held, "POST", 4), 4);
     /* At the limit the daemon stops accepting: the next client waits. */
-    assert_int_equal(try_request(fx, "/nope", 500L),
-                     CURLE_OPERATION_TIMEDOUT);
+    assert_int_equal(try_request(fx, "/nope", 500L), CURLE_OPERATION_TIMEDOUT);
     /* The idle half request is closed by the server within ~2 s. */
     nanosleep(&pause, NULL);
     assert_int_equal(read(held, &byte, 1), 0);
@@ -692,13 +685,17 @@ static void callbacks_client_limit_and_timeout(void **state)
 
 /* One job of kind in state (running, pending, succeeded, failed or
  * unknown), id T-N-1; *claimed, if given, is the worker's view of it. */
-static long long job_at(struct fixture *fx, const char *kind,
-                        const char *state, long long amount,
-                        struct queue_job *claimed)
+static long long job_at(struct fixture *fx, const char *kind, const char *state,
+                        long long amount, struct queue_job *claimed)
 {
-    struct queue_claim_opts o = { .owner = "w", .prefix = "T", .lease_s = 60,
-                                  .max = 1, .pay = true, .deposit = true };
-    struct queue_result r = { .kind = QUEUE_RESULT_PENDING, .sent = true,
+    struct queue_claim_opts o = { .owner = "w",
+                                  .prefix = "T",
+                                  .lease_s = 60,
+                                  .max = 1,
+                                  .pay = true,
+                                  .deposit = true };
+    struct queue_result r = { .kind = QUEUE_RESULT_PENDING,
+                              .sent = true,
                               .callback_timeout_s = 600 };
     enum queue_record_outcome out;
     struct queue_job job;
@@ -756,7 +753,8 @@ static const char *state_of(struct fixture *fx, long long job)
 
     snprintf(sql, sizeof(sql),
              "select state || case when needs_review then ' review'"
-             " else '' end from jobs where id = %lld", job);
+             " else '' end from jobs where id = %lld",
+             job);
     res = PQexec(fx->conn, sql);
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
     snprintf(value, sizeof(value), "%s", PQgetvalue(res, 0, 0));
@@ -778,9 +776,8 @@ static void callbacks_http_conflicts_are_flagged(void **state)
     assert_string_equal(state_of(fx, failed), "failed review");
     assert_int_equal(post_pay(fx, succeeded, "Failed", "1002", NULL), 200);
     assert_string_equal(state_of(fx, succeeded), "succeeded review");
-    assert_int_equal(post_pay(fx, pending, "Successfull", "01",
-                              ",\"amount\":99999"),
-                     200);
+    assert_int_equal(
+        post_pay(fx, pending, "Successfull", "01", ",\"amount\":99999"), 200);
     assert_string_equal(state_of(fx, pending), "pending review");
     assert_int_equal(scalar(fx, "select count(*) from callbacks"
                                 " where effect = 'conflict'"),
@@ -797,7 +794,8 @@ static void callbacks_http_races_and_late(void **state)
     long long running = job_at(fx, "pay", "running", 1500, &job);
     long long unknown = job_at(fx, "pay", "unknown", 1500, NULL);
     long long pending = job_at(fx, "pay", "pending", 1500, NULL);
-    struct queue_result r = { .kind = QUEUE_RESULT_PENDING, .sent = true,
+    struct queue_result r = { .kind = QUEUE_RESULT_PENDING,
+                              .sent = true,
                               .callback_timeout_s = 600 };
     enum queue_record_outcome out;
     char path[256];
@@ -885,8 +883,8 @@ static unsigned logged_port(const char *log_path)
     int i;
 
     for (i = 0; i < 200 && port == 0; i++) {
-        const char *line = strstr(file_text(log_path),
-                                  "msg=\"callback receiver listening\"");
+        const char *line =
+            strstr(file_text(log_path), "msg=\"callback receiver listening\"");
         const char *at = line != NULL ? strstr(line, "port=") : NULL;
 
         if (at == NULL || sscanf(at, "port=%u", &port) != 1)
@@ -903,9 +901,12 @@ static void callbacks_command_serves_and_stops(void **state)
     struct fixture *fx = *state;
     char db_env[600];
     char socket_env[128];
-    const char *env[] = { db_env, "PAYQ_CALLBACK_SECRET=" SECRET,
+    const char *env[] = { db_env,
+                          "PAYQ_CALLBACK_SECRET=" SECRET,
                           "PAYQ_CALLBACK_URL=https://cb.example/payq",
-                          socket_env, "WATCHDOG_USEC=600000", NULL };
+                          socket_env,
+                          "WATCHDOG_USEC=600000",
+                          NULL };
     const char *away_env[] = {
         "DATABASE_URL=host=/nonexistent-payq-dir dbname=none",
         "PAYQ_CALLBACK_SECRET=" SECRET, NULL
@@ -914,8 +915,8 @@ static void callbacks_command_serves_and_stops(void **state)
     const char *no_secret[] = { "PAYQ_CALLBACK_SECRET", NULL };
     const char *urls[] = { proc_payq_path(), "callbacks", "--print-urls",
                            NULL };
-    const char *bad[] = { proc_payq_path(), "callbacks", "--connections",
-                          "0", NULL };
+    const char *bad[] = { proc_payq_path(), "callbacks", "--connections", "0",
+                          NULL };
     const char *serve[] = { proc_payq_path(), "callbacks", "--listen",
                             "127.0.0.1:0", NULL };
     char token[CALLBACK_TOKEN_LEN + 1];
@@ -962,8 +963,8 @@ static void callbacks_command_serves_and_stops(void **state)
     assert_int_equal(kill(pid, 0), 0);
     assert_int_equal(kill(pid, SIGTERM), 0);
     assert_int_equal(proc_wait(pid), 0);
-    assert_non_null(strstr(file_text(log_path),
-                           "stopped while waiting for the database"));
+    assert_non_null(
+        strstr(file_text(log_path), "stopped while waiting for the database"));
     unlink(log_path);
 }
 

@@ -56,8 +56,7 @@ static int db_teardown(void **state)
 
 /* Runs payq with up to 6 arguments and the given environment changes. */
 static void payq(struct proc_result *res, const char *const *env,
-                 const char *a1, const char *a2, const char *a3,
-                 const char *a4)
+                 const char *a1, const char *a2, const char *a3, const char *a4)
 {
     const char *argv[] = { proc_payq_path(), a1, a2, a3, a4, NULL };
 
@@ -116,12 +115,12 @@ static void cli_help_lists_commands_and_settings(void **state)
 static void cli_usage_errors_exit_64(void **state)
 {
     static const char *const cases[][2] = {
-        { NULL, NULL },               /* no command */
-        { "frobnicate", NULL },       /* unknown command */
-        { "status", "--frobnicate" }, /* unknown option */
-        { "status", "extra" },        /* stray argument */
-        { "--nope", NULL },           /* unknown global option */
-        { "help", "nope" },           /* help for an unknown command */
+        { NULL, NULL },                  /* no command */
+        { "frobnicate", NULL },          /* unknown command */
+        { "status", "--frobnicate" },    /* unknown option */
+        { "status", "extra" },           /* stray argument */
+        { "--nope", NULL },              /* unknown global option */
+        { "help", "nope" },              /* help for an unknown command */
         { "migrate", "--database-url" }, /* option without its value */
     };
     size_t i;
@@ -256,13 +255,15 @@ static void cli_never_logs_secrets(void **state)
     const struct testdb *db = *state;
     char url[160];
     char bad_url[160];
-    const char *env[] = { url, "PAYQ_USERNAME=school",
+    const char *env[] = { url,
+                          "PAYQ_USERNAME=school",
                           "PAYQ_PASSWORD=" SECRET_PASSWORD,
-                          "PAYQ_KEY=" SECRET_KEY, "PAYQ_LOG_LEVEL=debug",
+                          "PAYQ_KEY=" SECRET_KEY,
+                          "PAYQ_LOG_LEVEL=debug",
                           NULL };
     const char *bad_env[] = { bad_url, "PAYQ_PASSWORD=" SECRET_PASSWORD,
-                              "PAYQ_KEY=" SECRET_KEY,
-                              "PAYQ_LOG_LEVEL=debug", NULL };
+                              "PAYQ_KEY=" SECRET_KEY, "PAYQ_LOG_LEVEL=debug",
+                              NULL };
     struct proc_result res;
 
     snprintf(url, sizeof(url), "DATABASE_URL=%s password=%s", db->conninfo,
@@ -276,8 +277,8 @@ static void cli_never_logs_secrets(void **state)
     proc_result_cleanup(&res);
 
     /* libpq quotes a malformed string in its parse error: never shown. */
-    snprintf(bad_url, sizeof(bad_url),
-             "DATABASE_URL=host=x password %s", SECRET_DB_PASSWORD);
+    snprintf(bad_url, sizeof(bad_url), "DATABASE_URL=host=x password %s",
+             SECRET_DB_PASSWORD);
     payq(&res, bad_env, "status", NULL, NULL, NULL);
     assert_int_equal(res.exit_code, EXIT_CONFIG);
     assert_contains(&res.err, "cannot parse the database URL");
@@ -378,7 +379,7 @@ static void cli_import_watch_inbox(void **state)
     char cmd[256];
     const char *env[] = { url, NULL };
     const char *argv[] = { proc_payq_path(), "import", "--watch", dir,
-                           "--settle", "0", NULL };
+                           "--settle",       "0",      NULL };
     struct proc_result res;
     FILE *f;
     int pid;
@@ -487,9 +488,9 @@ static const struct help_case help_cases[] = {
     { "work",
       { "--workers", "--rate", "--max-in-flight", "--listen", "--no-listen",
         "--poll", "--claim", "--lease", "--grace", "--max-probes",
-        "--backoff-base", "--backoff-cap", "--callback-timeout",
-        "--progress", "--inbox", "--inbox-kind", "--callbacks",
-        "--callback-connections", NULL } },
+        "--backoff-base", "--backoff-cap", "--callback-timeout", "--progress",
+        "--inbox", "--inbox-kind", "--callbacks", "--callback-connections",
+        NULL } },
     { "balance", { "--json", NULL } },
     { "callbacks",
       { "--listen", "--connections", "--max-clients", "--client-timeout",
@@ -513,8 +514,7 @@ static void assert_option_line(const char *text, const char *command,
             return;
         p += len;
     }
-    fail_msg("payq %s --help does not describe %s:\n%s", command, option,
-             text);
+    fail_msg("payq %s --help does not describe %s:\n%s", command, option, text);
 }
 
 /* What every help text says about the database and the global options. */
@@ -556,13 +556,12 @@ static void cli_help_for_every_command(void **state)
         assert_contains(&top.out, listed);
         payq(&res, NULL, c->command, "--help", NULL, NULL);
         if (res.exit_code != 0 || res.err.len != 0)
-            fail_msg("payq %s --help: exit %d:\n%s", c->command,
-                     res.exit_code, buf_str(&res.err));
+            fail_msg("payq %s --help: exit %d:\n%s", c->command, res.exit_code,
+                     buf_str(&res.err));
         snprintf(usage, sizeof(usage), "Usage: payq %s", c->command);
         assert_true(strncmp(buf_str(&res.out), usage, strlen(usage)) == 0);
         for (j = 0; c->options[j] != NULL; j++)
-            assert_option_line(buf_str(&res.out), c->command,
-                               c->options[j]);
+            assert_option_line(buf_str(&res.out), c->command, c->options[j]);
         assert_global_help(&res.out);
 
         /* payq help CMD and -h print the very same text. */
@@ -641,8 +640,7 @@ static void gate_check(const struct testdb *db, const struct gate_state *st,
     args[i] = NULL;
     run_payq(&res, env, args);
     if (res.exit_code != EXIT_CONFIG ||
-        strstr(buf_str(&res.err), st->message) == NULL ||
-        res.out.len != 0)
+        strstr(buf_str(&res.err), st->message) == NULL || res.out.len != 0)
         fail_msg("payq %s on an %s database: exit %d, stdout:\n%s\n"
                  "stderr:\n%s",
                  command[0], st->name, res.exit_code, buf_str(&res.out),
@@ -668,19 +666,17 @@ static void cli_schema_gate_for_every_command(void **state)
         PQfinish(conn);
     }
     for (s = 0; s < GATE_STATES; s++)
-        for (c = 0; c < sizeof(gate_commands) / sizeof(gate_commands[0]);
-             c++)
+        for (c = 0; c < sizeof(gate_commands) / sizeof(gate_commands[0]); c++)
             gate_check(&dbs[s], &gate_states[s], gate_commands[c], csv);
 
     /* Refused before acting: nothing imported, approved or registered. */
     for (s = 1; s < GATE_STATES; s++) {
         PGconn *conn = testdb_connect(&dbs[s]);
 
-        assert_int_equal(testdb_scalar(conn,
-                                       "select (select count(*) from"
-                                       " batches) + (select count(*) from"
-                                       " operator_actions) + (select"
-                                       " count(*) from workers)"),
+        assert_int_equal(testdb_scalar(conn, "select (select count(*) from"
+                                             " batches) + (select count(*) from"
+                                             " operator_actions) + (select"
+                                             " count(*) from workers)"),
                          0);
         PQfinish(conn);
         testdb_drop(&dbs[s]);
@@ -780,9 +776,8 @@ static void cli_uses_pg_variables_alone(void **state)
  * Runs `payq callbacks` on db with url and the extra environment entry
  * extra, and waits until its connections, and only they, carry name.
  */
-static void expect_application_name(const struct testdb *db,
-                                    const char *url, const char *extra,
-                                    const char *name)
+static void expect_application_name(const struct testdb *db, const char *url,
+                                    const char *extra, const char *name)
 {
     char url_env[192];
     char log[64];
@@ -791,8 +786,10 @@ static void expect_application_name(const struct testdb *db,
     const char *env[] = { url_env,
                           "PAYQ_CALLBACK_SECRET=" TESTWORK_CALLBACK_SECRET,
                           extra, NULL };
-    const char *argv[] = { proc_payq_path(), "callbacks", "--listen",
-                           "127.0.0.1:0", "--connections", "1", NULL };
+    const char *argv[] = {
+        proc_payq_path(), "callbacks", "--listen", "127.0.0.1:0",
+        "--connections",  "1",         NULL
+    };
     PGconn *conn = testdb_connect(db);
     bool seen;
     int pid;
@@ -834,8 +831,7 @@ static void cli_sets_application_name(void **state)
 }
 
 /* A value of the options the connection was made with, or "". */
-static void conn_option(PGconn *conn, const char *key, char *out,
-                        size_t size)
+static void conn_option(PGconn *conn, const char *key, char *out, size_t size)
 {
     PQconninfoOption *opts = PQconninfo(conn);
     PQconninfoOption *o;
@@ -849,8 +845,7 @@ static void conn_option(PGconn *conn, const char *key, char *out,
 }
 
 /* What db_conn_open() gives libpq, read back from a real connection. */
-static void open_and_read(const char *url, char timeout[16],
-                          char app_name[64])
+static void open_and_read(const char *url, char timeout[16], char app_name[64])
 {
     struct config_flags flags = { .database_url = url };
     struct config cfg;
@@ -945,8 +940,10 @@ static void cli_connect_timeout_is_honoured(void **state)
     int i;
 
     (void)state;
-    snprintf(url, sizeof(url), "DATABASE_URL=host=127.0.0.1 port=%u"
-             " dbname=x", port);
+    snprintf(url, sizeof(url),
+             "DATABASE_URL=host=127.0.0.1 port=%u"
+             " dbname=x",
+             port);
     snprintf(url_timeout, sizeof(url_timeout), "%s connect_timeout=2", url);
     for (i = 0; i < 3; i++)
         temp_log(logs[i]);
@@ -977,27 +974,36 @@ static void assert_text_lacks(const char *text, const char *needle)
 static void balance_never_logs_secrets(const struct testsim *sim,
                                        const char *db_url)
 {
-    static const char creds[] = "username=" TESTSIM_USERNAME
-                                "\npassword=" TESTSIM_PASSWORD
-                                "\nkey=" TESTSIM_KEY "\n";
+    static const char creds[] =
+        "username=" TESTSIM_USERNAME "\npassword=" TESTSIM_PASSWORD
+        "\nkey=" TESTSIM_KEY "\n";
     char api[64];
     char path[] = "/tmp/payq-cli-creds.XXXXXX";
-    const char *env[] = { db_url, api, "PAYQ_USERNAME=" TESTSIM_USERNAME,
+    const char *env[] = { db_url,
+                          api,
+                          "PAYQ_USERNAME=" TESTSIM_USERNAME,
                           "PAYQ_PASSWORD=" TESTSIM_PASSWORD,
-                          "PAYQ_KEY=" TESTSIM_KEY, "PAYQ_LOG_LEVEL=debug",
+                          "PAYQ_KEY=" TESTSIM_KEY,
+                          "PAYQ_LOG_LEVEL=debug",
                           NULL };
-    const char *env_wrong[] = { db_url, api,
+    const char *env_wrong[] = { db_url,
+                                api,
                                 "PAYQ_USERNAME=" TESTSIM_USERNAME,
                                 "PAYQ_PASSWORD=" SECRET_PASSWORD,
                                 "PAYQ_KEY=" SECRET_KEY,
-                                "PAYQ_LOG_LEVEL=debug", NULL };
-    const char *env_file[] = { db_url, api, "PAYQ_USERNAME", "PAYQ_PASSWORD",
-                               "PAYQ_KEY", "PAYQ_LOG_LEVEL=debug", NULL };
+                                "PAYQ_LOG_LEVEL=debug",
+                                NULL };
+    const char *env_file[] = { db_url,
+                               api,
+                               "PAYQ_USERNAME",
+                               "PAYQ_PASSWORD",
+                               "PAYQ_KEY",
+                               "PAYQ_LOG_LEVEL=debug",
+                               NULL };
     struct proc_result res;
     int fd;
 
-    snprintf(api, sizeof(api), "PAYQ_API_URL=http://127.0.0.1:%u/",
-             sim->port);
+    snprintf(api, sizeof(api), "PAYQ_API_URL=http://127.0.0.1:%u/", sim->port);
     payq(&res, env, "balance", NULL, NULL, NULL);
     assert_int_equal(res.exit_code, 0);
     assert_contains(&res.out, "net balance");
@@ -1076,8 +1082,9 @@ static void cli_work_and_balance_never_log_secrets(void **state)
     testwork_seed(conn, "pay", 3, 100);
     testwork_seed(conn, "deposit", 3, 100);
     testwork_start(&w, url, &sim, NULL, wenv);
-    if (!testwork_wait_sql(conn, "select count(*) = 0 from jobs where state"
-                                 " in ('queued', 'running')",
+    if (!testwork_wait_sql(conn,
+                           "select count(*) = 0 from jobs where state"
+                           " in ('queued', 'running')",
                            20000)) {
         testwork_dump_log(&w);
         fail_msg("payq work left jobs unsent");

@@ -116,8 +116,9 @@ static void write_file(char *path, size_t size, bool deposit, int n)
         long long amount = 100 + (long long)i * 7919 % 49900;
 
         if (deposit)
-            fprintf(f, "07%d%07d,%lld,F-D-%d,term refund,Parent %d,%d,"
-                       "School %d\n",
+            fprintf(f,
+                    "07%d%07d,%lld,F-D-%d,term refund,Parent %d,%d,"
+                    "School %d\n",
                     i % 2 ? 8 : 3, i, amount, i, i, i % 3 * 50, i % 7);
         else
             fprintf(f, "07%d%07d,%lld,F-P-%d,School %d,2026-T%d\n",
@@ -128,8 +129,12 @@ static void write_file(char *path, size_t size, bool deposit, int n)
 
 static void import(struct fixture *fx, const char *path, bool deposit)
 {
-    const char *argv[] = { proc_payq_path(), "import", "--kind",
-                           deposit ? "deposit" : "pay", path, NULL };
+    const char *argv[] = { proc_payq_path(),
+                           "import",
+                           "--kind",
+                           deposit ? "deposit" : "pay",
+                           path,
+                           NULL };
     char url[300];
     const char *env[] = { url, NULL };
     struct proc_result res;
@@ -148,16 +153,52 @@ static void start_simulator(struct fixture *fx)
     static char seed[16];
     char base[64];
     const char *args[] = {
-        "--seed", seed, "--latency-ms", "0-40", "--latency-dist", "exp",
-        "--decline", "1002=2", "--decline", "1100=1", "--http500", "2",
-        "--drop-after-execute", "2", "--slow", "1", "--slow-ms", "1500",
-        "--http429", "1", "--http503", "1", "--retry-after", "1",
-        "--duplicate-callbacks", "5", "--early-callbacks", "3",
-        "--reorder-callbacks", "--reorder-window-ms", "500",
-        "--lose-callbacks", "2", "--late-failure", "2",
-        "--callback-delay-ms", "100", "--callback-retries", "14",
-        "--callback-backoff-ms", "200", "--float", "4000000000",
-        "--deposit-callback-url", deposit_url, NULL,
+        "--seed",
+        seed,
+        "--latency-ms",
+        "0-40",
+        "--latency-dist",
+        "exp",
+        "--decline",
+        "1002=2",
+        "--decline",
+        "1100=1",
+        "--http500",
+        "2",
+        "--drop-after-execute",
+        "2",
+        "--slow",
+        "1",
+        "--slow-ms",
+        "1500",
+        "--http429",
+        "1",
+        "--http503",
+        "1",
+        "--retry-after",
+        "1",
+        "--duplicate-callbacks",
+        "5",
+        "--early-callbacks",
+        "3",
+        "--reorder-callbacks",
+        "--reorder-window-ms",
+        "500",
+        "--lose-callbacks",
+        "2",
+        "--late-failure",
+        "2",
+        "--callback-delay-ms",
+        "100",
+        "--callback-retries",
+        "14",
+        "--callback-backoff-ms",
+        "200",
+        "--float",
+        "4000000000",
+        "--deposit-callback-url",
+        deposit_url,
+        NULL,
     };
 
     snprintf(seed, sizeof(seed), "%u", fx->seed);
@@ -166,8 +207,8 @@ static void start_simulator(struct fixture *fx)
     assert_int_equal(callback_url_deposit(base, TESTWORK_CALLBACK_SECRET,
                                           deposit_url, sizeof(deposit_url)),
                      PAYQ_OK);
-    snprintf(fx->callback_env, sizeof(fx->callback_env),
-             "PAYQ_CALLBACK_URL=%s", base);
+    snprintf(fx->callback_env, sizeof(fx->callback_env), "PAYQ_CALLBACK_URL=%s",
+             base);
     snprintf(fx->listen_arg, sizeof(fx->listen_arg), "127.0.0.1:%u",
              fx->callback_port);
     testsim_start(&fx->sim, args);
@@ -175,9 +216,9 @@ static void start_simulator(struct fixture *fx)
 
 static void start_main_worker(struct fixture *fx)
 {
-    const char *args[] = { "--workers", "16",
-                           "--callback-timeout", "20s", "--callbacks",
-                           fx->listen_arg, NULL };
+    const char *args[] = { "--workers", "16",          "--callback-timeout",
+                           "20s",       "--callbacks", fx->listen_arg,
+                           NULL };
     const char *env[] = { fx->callback_env, NULL };
 
     testwork_start(&fx->main_worker, fx->pg.url, &fx->sim, args, env);
@@ -185,8 +226,8 @@ static void start_main_worker(struct fixture *fx)
 
 static void start_second_worker(struct fixture *fx)
 {
-    const char *args[] = { "--workers", "8",
-                           "--callback-timeout", "20s", NULL };
+    const char *args[] = { "--workers", "8", "--callback-timeout", "20s",
+                           NULL };
     const char *env[] = { fx->callback_env, NULL };
 
     testwork_start(&fx->second_worker, fx->pg.url, &fx->sim, args, env);

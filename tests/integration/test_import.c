@@ -25,8 +25,8 @@
 struct fixture {
     struct testdb db;
     PGconn *conn;
-    char dir[64];     /* temporary directory for the test's files */
-    char *report;     /* what the import wrote for people */
+    char dir[64]; /* temporary directory for the test's files */
+    char *report; /* what the import wrote for people */
     size_t report_len;
     FILE *report_out;
 };
@@ -104,11 +104,10 @@ static long long count(struct fixture *fx, const char *sql)
 #define X8 "xxxxxxxx"
 #define X127 "xxxxxxx" X8 X8 X8 X8 X8 X8 X8 X8 X8 X8 X8 X8 X8 X8 X8
 
-static const char PAY_OK[] =
-    "reference,phone,amount,student,school\n"
-    "R1,0788123456,1500,Alice,Green Hills\n"
-    "R2,+250 722 123 456,\"2,500\",Bob,Green Hills\n"
-    "R3,250791234567,1000.00,Chloe,Riviera\n";
+static const char PAY_OK[] = "reference,phone,amount,student,school\n"
+                             "R1,0788123456,1500,Alice,Green Hills\n"
+                             "R2,+250 722 123 456,\"2,500\",Bob,Green Hills\n"
+                             "R3,250791234567,1000.00,Chloe,Riviera\n";
 
 static void import_creates_batch_and_jobs(void **state)
 {
@@ -157,8 +156,7 @@ static void import_is_all_or_nothing(void **state)
                                   "A4,0788123456,900\n");
 
     opts_for(fx, &o);
-    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r),
-                     PAYQ_ERR_DATA);
+    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r), PAYQ_ERR_DATA);
     assert_int_equal(r.batch_id, 0);
     assert_int_equal(r.rejected, 2);
     assert_int_equal(count(fx, "select count(*) from jobs"), 0);
@@ -226,8 +224,7 @@ static void import_refuses_repeated_reference_in_file(void **state)
 
     opts_for(fx, &o);
     assert_int_equal(ingest_import_file(fx->conn, first, &o, &r), PAYQ_OK);
-    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r),
-                     PAYQ_ERR_DATA);
+    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r), PAYQ_ERR_DATA);
     assert_int_equal(r.batch_id, 0);
     assert_non_null(strstr(report_text(fx), "repeat.csv:5: reference: "
                                             "reference repeats line 2 "
@@ -248,8 +245,7 @@ static void import_refuses_same_file_twice(void **state)
     opts_for(fx, &o);
     assert_int_equal(ingest_import_file(fx->conn, path, &o, &r), PAYQ_OK);
     first = r.batch_id;
-    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r),
-                     PAYQ_ERR_DATA);
+    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r), PAYQ_ERR_DATA);
     assert_int_equal(r.earlier_batch, first);
     assert_non_null(strstr(report_text(fx), "already imported as batch"));
     assert_int_equal(count(fx, "select count(*) from batches"), 1);
@@ -315,8 +311,8 @@ static void *race_import(void *arg)
 }
 
 /* Writes rows from..to of a simple pay file, counting down if to < from. */
-static const char *write_range(struct fixture *fx, const char *name,
-                              int from, int to)
+static const char *write_range(struct fixture *fx, const char *name, int from,
+                               int to)
 {
     static char path[2][128];
     static int next;
@@ -352,9 +348,11 @@ static void import_overlapping_files_at_once(void **state)
     struct fixture *fx = *state;
     pthread_barrier_t start;
     struct race races[2] = {
-        { .db = &fx->db, .path = write_range(fx, "x.csv", 1, 20000),
+        { .db = &fx->db,
+          .path = write_range(fx, "x.csv", 1, 20000),
           .start = &start },
-        { .db = &fx->db, .path = write_range(fx, "y.csv", 30000, 10001),
+        { .db = &fx->db,
+          .path = write_range(fx, "y.csv", 30000, 10001),
           .start = &start },
     };
     pthread_t threads[2];
@@ -375,8 +373,7 @@ static void import_overlapping_files_at_once(void **state)
     /* One job per reference; the 10,000 shared ones counted once. */
     assert_int_equal(count(fx, "select count(*) from jobs"), 30000);
     assert_int_equal(races[0].res.accepted + races[1].res.accepted, 30000);
-    assert_int_equal(races[0].res.duplicates + races[1].res.duplicates,
-                     10000);
+    assert_int_equal(races[0].res.duplicates + races[1].res.duplicates, 10000);
     assert_int_equal(count(fx, "select sum(rows_accepted) from batches"),
                      30000);
 }
@@ -385,7 +382,8 @@ static void import_reads_spreadsheet_formats(void **state)
 {
     struct fixture *fx = *state;
     static const char bom_crlf_semicolon[] =
-        "\xEF\xBB\xBF" "Reference ; PHONE ;Amount;Parent\r\n"
+        "\xEF\xBB\xBF"
+        "Reference ; PHONE ;Amount;Parent\r\n"
         "F1;0788123456;\"1 500,00\";\"Uwase; Marie\"\r\n"
         "\r\n"
         "F2;0788123457;2500;\"Line one\r\nline two\"\r\n"
@@ -527,9 +525,8 @@ static void import_hold_waits_for_approval(void **state)
     PQconsumeInput(listener);
     assert_null(PQnotifies(listener)); /* held: nobody woken */
 
-    assert_int_equal(queue_batch_approve(fx->conn, r.batch_id, "boss",
-                                         &outcome),
-                     PAYQ_OK);
+    assert_int_equal(
+        queue_batch_approve(fx->conn, r.batch_id, "boss", &outcome), PAYQ_OK);
     assert_int_equal(outcome, QUEUE_BATCH_CHANGED);
     assert_int_equal(count(fx, "select count(*) from operator_actions"
                                " where action = 'approve' and actor ="
@@ -540,9 +537,8 @@ static void import_hold_waits_for_approval(void **state)
     assert_non_null(note);
     assert_string_equal(note->relname, QUEUE_NOTIFY_CHANNEL);
     PQfreemem(note);
-    assert_int_equal(queue_batch_approve(fx->conn, r.batch_id, "boss",
-                                         &outcome),
-                     PAYQ_OK);
+    assert_int_equal(
+        queue_batch_approve(fx->conn, r.batch_id, "boss", &outcome), PAYQ_OK);
     assert_int_equal(outcome, QUEUE_BATCH_UNCHANGED);
     assert_int_equal(queue_batch_approve(fx->conn, 999, "boss", &outcome),
                      PAYQ_ERR_NOT_FOUND);
@@ -566,8 +562,7 @@ static void import_shows_first_hundred_errors(void **state)
     path = write_file(fx, "many.csv", text, n);
     free(text);
     opts_for(fx, &o);
-    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r),
-                     PAYQ_ERR_DATA);
+    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r), PAYQ_ERR_DATA);
     assert_int_equal(r.rejected, 150);
     assert_non_null(strstr(report_text(fx), "many.csv:101: amount:"));
     assert_null(strstr(report_text(fx), "many.csv:102: amount:"));
@@ -651,8 +646,7 @@ static void import_strict_lists_every_problem(void **state)
              "%s:7: reference: reference repeats line 2 (L1)\n",
              path, path, path, path);
     opts_for(fx, &o);
-    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r),
-                     PAYQ_ERR_DATA);
+    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r), PAYQ_ERR_DATA);
     assert_string_equal(report_text(fx), want);
     assert_int_equal(r.rejected, 4);
     assert_int_equal(count(fx, "select count(*) from batches"), 0);
@@ -680,11 +674,9 @@ static void import_skip_invalid_keeps_huge_rows_bounded(void **state)
                      PAYQ_OK);
     for (i = 0; i < 20000; i++)
         assert_int_equal(buf_append_byte(&text, (char)0xff), PAYQ_OK);
-    assert_int_equal(buf_append_str(&text, "\nK3,0788123456,1000,\""),
-                     PAYQ_OK);
+    assert_int_equal(buf_append_str(&text, "\nK3,0788123456,1000,\""), PAYQ_OK);
     for (i = 0; i < 70000; i++)
-        assert_int_equal(buf_append_byte(&text, i % 80 ? 'y' : '\n'),
-                         PAYQ_OK);
+        assert_int_equal(buf_append_byte(&text, i % 80 ? 'y' : '\n'), PAYQ_OK);
     assert_int_equal(buf_append_str(&text, "\"\nK4,0788123456,1000,b\n"),
                      PAYQ_OK);
     path = write_file(fx, "huge.csv", text.data, text.len);
@@ -733,17 +725,15 @@ static void import_database_refusal_is_a_data_error(void **state)
                              " test_no_evil check (metadata->>'school'"
                              " is distinct from 'Evil')");
     opts_for(fx, &o);
-    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r),
-                     PAYQ_ERR_DATA);
+    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r), PAYQ_ERR_DATA);
     assert_non_null(strstr(report_text(fx),
                            "refused.csv: the database refused the file: "));
     assert_non_null(strstr(report_text(fx), "(SQLSTATE 23514)\n"));
     assert_int_equal(count(fx, "select count(*) from batches"), 0);
     /* The connection is usable for the next file. */
-    assert_int_equal(ingest_import_file(fx->conn,
-                                        write_text(fx, "ok.csv", PAY_OK),
-                                        &o, &r),
-                     PAYQ_OK);
+    assert_int_equal(
+        ingest_import_file(fx->conn, write_text(fx, "ok.csv", PAY_OK), &o, &r),
+        PAYQ_OK);
 }
 
 /* Invalid bytes in a shown value are escaped, never sent to a terminal. */
@@ -783,18 +773,16 @@ static void import_notifies_on_commit(void **state)
     testdb_exec_ok(listener, "listen " QUEUE_NOTIFY_CHANNEL);
     opts_for(fx, &o);
     o.dry_run = true;
-    assert_int_equal(ingest_import_file(fx->conn,
-                                        write_text(fx, "a.csv", PAY_OK),
-                                        &o, &r),
-                     PAYQ_OK);
+    assert_int_equal(
+        ingest_import_file(fx->conn, write_text(fx, "a.csv", PAY_OK), &o, &r),
+        PAYQ_OK);
     testdb_exec_ok(listener, "select 1");
     assert_null(PQnotifies(listener));
 
     o.dry_run = false;
-    assert_int_equal(ingest_import_file(fx->conn,
-                                        write_text(fx, "a.csv", PAY_OK),
-                                        &o, &r),
-                     PAYQ_OK);
+    assert_int_equal(
+        ingest_import_file(fx->conn, write_text(fx, "a.csv", PAY_OK), &o, &r),
+        PAYQ_OK);
     testdb_exec_ok(listener, "select 1");
     note = PQnotifies(listener);
     assert_non_null(note);
@@ -819,10 +807,9 @@ static void import_batch_reference_is_enforced(void **state)
     PGconn *other = testdb_connect(&fx->db);
 
     opts_for(fx, &o);
-    assert_int_equal(ingest_import_file(fx->conn,
-                                        write_text(fx, "a.csv", PAY_OK),
-                                        &o, &r),
-                     PAYQ_OK);
+    assert_int_equal(
+        ingest_import_file(fx->conn, write_text(fx, "a.csv", PAY_OK), &o, &r),
+        PAYQ_OK);
     testdb_exec_ok(fx->conn, "insert into batches (file_name, file_size,"
                              " file_sha256, kind) values ('empty.csv', 0,"
                              " repeat('e', 64), 'pay')");
@@ -842,19 +829,22 @@ static void import_batch_reference_is_enforced(void **state)
                              " '250788123456', 1, 'F4'), (2, 'pay',"
                              " '250788123456', 1, 'F5')");
     /* A job never moves; a batch is never renumbered. */
-    testdb_exec_fails(fx->conn, "update jobs set batch_id = 2"
-                                " where reference = 'R1'",
+    testdb_exec_fails(fx->conn,
+                      "update jobs set batch_id = 2"
+                      " where reference = 'R1'",
                       "23503", "jobs_batch_id_fkey");
-    testdb_exec_fails(fx->conn, "update batches set id = default"
-                                " where id = 1",
+    testdb_exec_fails(fx->conn,
+                      "update batches set id = default"
+                      " where id = 1",
                       "23503", "jobs_batch_id_fkey");
     testdb_exec_ok(fx->conn, "update jobs set state = 'cancelled',"
                              " finished_at = now() where reference = 'F4'");
     /* A batch with jobs stays; one without may go, at read committed. */
-    testdb_exec_fails(fx->conn, "delete from batches where id = 1",
-                      "23503", "jobs_batch_id_fkey");
-    testdb_exec_fails(fx->conn, "truncate batches, import_errors,"
-                                " operator_actions",
+    testdb_exec_fails(fx->conn, "delete from batches where id = 1", "23503",
+                      "jobs_batch_id_fkey");
+    testdb_exec_fails(fx->conn,
+                      "truncate batches, import_errors,"
+                      " operator_actions",
                       "23503", "jobs_batch_id_fkey");
     testdb_exec_ok(fx->conn, "delete from jobs where reference = 'F5'");
     testdb_exec_ok(other, "begin isolation level repeatable read");
@@ -867,27 +857,32 @@ static void import_batch_reference_is_enforced(void **state)
     testdb_exec_ok(other, "insert into jobs (batch_id, kind, phone,"
                           " amount, reference) values (1, 'pay',"
                           " '250788123456', 1, 'F6')");
-    testdb_exec_fails(fx->conn, "select 1 from batches where id = 1"
-                                " for update nowait",
+    testdb_exec_fails(fx->conn,
+                      "select 1 from batches where id = 1"
+                      " for update nowait",
                       "55P03", NULL);
     testdb_exec_ok(other, "rollback");
     PQfinish(other);
     /* The phone check: exactly twelve digits, MTN or Airtel. */
-    testdb_exec_fails(fx->conn, "insert into jobs (batch_id, kind, phone,"
-                                " amount, reference) values (1, 'pay',"
-                                " '25078812345 ', 1, 'P1')",
+    testdb_exec_fails(fx->conn,
+                      "insert into jobs (batch_id, kind, phone,"
+                      " amount, reference) values (1, 'pay',"
+                      " '25078812345 ', 1, 'P1')",
                       NULL, NULL);
-    testdb_exec_fails(fx->conn, "insert into jobs (batch_id, kind, phone,"
-                                " amount, reference) values (1, 'pay',"
-                                " '25078812345a', 1, 'P2')",
+    testdb_exec_fails(fx->conn,
+                      "insert into jobs (batch_id, kind, phone,"
+                      " amount, reference) values (1, 'pay',"
+                      " '25078812345a', 1, 'P2')",
                       NULL, NULL);
-    testdb_exec_fails(fx->conn, "insert into jobs (batch_id, kind, phone,"
-                                " amount, reference) values (1, 'pay',"
-                                " '2507881234567', 1, 'P3')",
+    testdb_exec_fails(fx->conn,
+                      "insert into jobs (batch_id, kind, phone,"
+                      " amount, reference) values (1, 'pay',"
+                      " '2507881234567', 1, 'P3')",
                       "23514", "jobs_phone_format");
-    testdb_exec_fails(fx->conn, "insert into jobs (batch_id, kind, phone,"
-                                " amount, reference) values (1, 'pay',"
-                                " '250768123456', 1, 'P4')",
+    testdb_exec_fails(fx->conn,
+                      "insert into jobs (batch_id, kind, phone,"
+                      " amount, reference) values (1, 'pay',"
+                      " '250768123456', 1, 'P4')",
                       "23514", "jobs_phone_format");
     testdb_exec_ok(fx->conn, "insert into jobs (batch_id, kind, phone,"
                              " amount, reference) values (1, 'pay',"
@@ -900,13 +895,13 @@ static void import_batch_reference_is_enforced(void **state)
 /* Runs payq import with up to six arguments; env may add settings. */
 static void cli(struct fixture *fx, struct proc_result *res,
                 const char *const *env, const char *a1, const char *a2,
-                const char *a3, const char *a4, const char *a5,
-                const char *a6)
+                const char *a3, const char *a4, const char *a5, const char *a6)
 {
     char url[128];
     const char *all_env[8] = { url, NULL };
-    const char *argv[] = { proc_payq_path(), "import", a1, a2, a3, a4, a5,
-                           a6, NULL };
+    const char *argv[] = {
+        proc_payq_path(), "import", a1, a2, a3, a4, a5, a6, NULL
+    };
     size_t i;
 
     snprintf(url, sizeof(url), "DATABASE_URL=%s", fx->db.conninfo);
@@ -992,13 +987,16 @@ static void cli_import_several_files(void **state)
     struct fixture *fx = *state;
     struct proc_result res;
     const char *a = write_text(fx, "a.csv", PAY_OK);
-    const char *b = write_text(fx, "b.csv", "reference,phone,amount\n"
-                                            "B1,0788123456,100\n"
-                                            "R1,0788123456,100\n");
-    const char *bad = write_text(fx, "bad.csv", "reference,phone,amount\n"
-                                                "X1,0788123456,0\n");
-    const char *c = write_text(fx, "c.csv", "reference,phone,amount\n"
-                                            "C1,0788123456,700\n");
+    const char *b = write_text(fx, "b.csv",
+                               "reference,phone,amount\n"
+                               "B1,0788123456,100\n"
+                               "R1,0788123456,100\n");
+    const char *bad = write_text(fx, "bad.csv",
+                                 "reference,phone,amount\n"
+                                 "X1,0788123456,0\n");
+    const char *c = write_text(fx, "c.csv",
+                               "reference,phone,amount\n"
+                               "C1,0788123456,700\n");
 
     cli(fx, &res, NULL, "--verbose", a, b, bad, c, NULL);
     assert_int_equal(res.exit_code, 65);
@@ -1058,8 +1056,8 @@ static void cli_import_logs_progress(void **state)
     proc_result_cleanup(&res);
 
     /* At the default interval, a short import logs none. */
-    cli(fx, &res, NULL, write_text(fx, "short.csv", PAY_OK), NULL, NULL,
-        NULL, NULL, NULL);
+    cli(fx, &res, NULL, write_text(fx, "short.csv", PAY_OK), NULL, NULL, NULL,
+        NULL, NULL);
     assert_int_equal(res.exit_code, 0);
     assert_null(strstr(buf_str(&res.err), "import progress"));
     proc_result_cleanup(&res);

@@ -105,8 +105,9 @@ static void inbox_imports_and_moves_files(void **state)
 
     assert_int_equal(inbox_create(fx->dir, &fx->opts, 0, &box), PAYQ_OK);
     put(fx, "good.csv", GOOD);
-    put(fx, "bad.csv", "reference,phone,amount\nX1,12345,100\n"
-                       "X2,0788123456,abc\n");
+    put(fx, "bad.csv",
+        "reference,phone,amount\nX1,12345,100\n"
+        "X2,0788123456,abc\n");
     put(fx, ".hidden.csv", GOOD);
     put(fx, "upload.csv.part", GOOD);
     assert_int_equal(inbox_scan(box, fx->conn, &imported), PAYQ_OK);
@@ -122,8 +123,7 @@ static void inbox_imports_and_moves_files(void **state)
     /* Still being written: left alone. */
     assert_true(exists(fx, ".hidden.csv"));
     assert_true(exists(fx, "upload.csv.part"));
-    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"),
-                     2);
+    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"), 2);
 
     /* The same content dropped again is a repeat: rejected, not paid. */
     put(fx, "again.csv", GOOD);
@@ -132,8 +132,7 @@ static void inbox_imports_and_moves_files(void **state)
     assert_true(exists(fx, "rejected/again.csv"));
     assert_non_null(strstr(slurp(fx, "rejected/again.csv.errors"),
                            "already imported as batch"));
-    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"),
-                     2);
+    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"), 2);
     inbox_destroy(box);
 }
 
@@ -205,8 +204,7 @@ static void inbox_imports_a_file_renamed_into_place(void **state)
     assert_int_equal(imported, 1);
     assert_true(exists(fx, "imported/drop.csv"));
     assert_false(exists(fx, "drop.csv"));
-    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"),
-                     2);
+    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"), 2);
     inbox_destroy(box);
 }
 
@@ -225,8 +223,9 @@ static void inbox_rejects_what_the_database_refuses(void **state)
                              " test_no_evil check (metadata->>'school'"
                              " is distinct from 'Evil')");
     assert_int_equal(inbox_create(fx->dir, &fx->opts, 0, &box), PAYQ_OK);
-    put(fx, "a-evil.csv", "reference,phone,amount,school\n"
-                          "V1,0788123456,1000,Evil\n");
+    put(fx, "a-evil.csv",
+        "reference,phone,amount,school\n"
+        "V1,0788123456,1000,Evil\n");
     put(fx, "b-good.csv", GOOD);
     assert_int_equal(inbox_scan(box, fx->conn, &imported), PAYQ_OK);
     assert_int_equal(imported, 1);
@@ -267,8 +266,7 @@ static void inbox_retries_after_a_database_error(void **state)
     assert_int_equal(inbox_scan(box, fx->conn, &imported), PAYQ_OK);
     assert_int_equal(imported, 1);
     assert_true(exists(fx, "imported/fees.csv"));
-    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"),
-                     2);
+    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"), 2);
     inbox_destroy(box);
     PQfinish(locker);
 }
@@ -309,7 +307,7 @@ static int start_watch(struct fixture *fx, const char *extra_env)
     static char log[96];
     const char *env[] = { url, extra_env, NULL };
     const char *argv[] = { proc_payq_path(), "import", "--watch", fx->dir,
-                           "--settle", "0", NULL };
+                           "--settle",       "0",      NULL };
 
     snprintf(url, sizeof(url), "DATABASE_URL=%s", fx->db.conninfo);
     snprintf(log, sizeof(log), "%s.log", fx->dir);
@@ -346,8 +344,9 @@ static void inbox_watch_goes_on_after_errors(void **state)
     testdb_exec_ok(locker, "begin");
     testdb_exec_ok(locker, "lock table jobs in exclusive mode");
     pid = start_watch(fx, "PGOPTIONS=-c lock_timeout=200");
-    put(fx, "evil.csv", "reference,phone,amount,school\n"
-                        "V1,0788123456,1000,Evil\n");
+    put(fx, "evil.csv",
+        "reference,phone,amount,school\n"
+        "V1,0788123456,1000,Evil\n");
     put(fx, "good.csv", GOOD);
     sleep(2);
     assert_int_equal(kill(pid, 0), 0); /* still running */
@@ -359,8 +358,7 @@ static void inbox_watch_goes_on_after_errors(void **state)
     assert_true(wait_for(fx, "rejected/evil.csv.errors", 20));
     assert_int_equal(kill(pid, SIGTERM), 0);
     assert_int_equal(proc_wait(pid), 0);
-    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"),
-                     2);
+    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"), 2);
     PQfinish(locker);
 }
 
@@ -413,8 +411,7 @@ static void inbox_watch_killed_mid_import_imports_once(void **state)
     assert_int_equal(kill(pid, SIGKILL), 0);
     assert_int_equal(proc_wait(pid), 128 + SIGKILL);
     assert_true(exists(fx, "big.csv"));
-    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"),
-                     0);
+    assert_int_equal(testdb_scalar(fx->conn, "select count(*) from jobs"), 0);
 
     pid = start_watch(fx, NULL);
     assert_true(wait_for(fx, "imported/big.csv", 60));

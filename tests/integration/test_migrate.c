@@ -85,10 +85,9 @@ static void migrate_second_run_is_noop(void **state)
     assert_int_equal(db_migrate_apply(conn, &applied), PAYQ_OK);
     assert_int_equal(applied, 0);
     /* Not a row added, changed or re-stamped. */
-    assert_int_equal(testdb_scalar(conn,
-                                   "select count(*) from (select * from"
-                                   " schema_migrations except select *"
-                                   " from before) d"),
+    assert_int_equal(testdb_scalar(conn, "select count(*) from (select * from"
+                                         " schema_migrations except select *"
+                                         " from before) d"),
                      0);
     assert_int_equal(testdb_scalar(conn, "select count(*) from "
                                          "schema_migrations"),
@@ -274,8 +273,8 @@ static void migrate_two_processes_apply_once(void **state)
             applied_none++;
     }
     if (applied_all != 1 || applied_none != 1)
-        fail_msg("wanted one run to apply all, one none:\n%s\n--\n%s",
-                 text[0], text[1]);
+        fail_msg("wanted one run to apply all, one none:\n%s\n--\n%s", text[0],
+                 text[1]);
     assert_int_equal(inspect_state(holder), DB_SCHEMA_CURRENT);
     assert_int_equal(testdb_scalar(holder, "select count(*) from "
                                            "schema_migrations"),

@@ -133,8 +133,12 @@ static long long add_job_in(struct fixture *fx, int batch, const char *st)
 static struct queue_claim_opts opts(const char *owner, int max)
 {
     struct queue_claim_opts o = {
-        .owner = owner, .prefix = "TEST", .lease_s = 60, .max = max,
-        .pay = true, .deposit = true,
+        .owner = owner,
+        .prefix = "TEST",
+        .lease_s = 60,
+        .max = max,
+        .pay = true,
+        .deposit = true,
     };
 
     return o;
@@ -166,9 +170,15 @@ static void record(struct fixture *fx, const struct queue_job *job,
                    enum queue_result_kind kind)
 {
     struct queue_result r = {
-        .kind = kind, .sent = true, .http_status = 200, .code = "1002",
-        .message = "Mobile number not registered", .provider_txn_id = "P-1",
-        .delay_ms = 3600000, .callback_timeout_s = 1800, .max_probes = 8,
+        .kind = kind,
+        .sent = true,
+        .http_status = 200,
+        .code = "1002",
+        .message = "Mobile number not registered",
+        .provider_txn_id = "P-1",
+        .delay_ms = 3600000,
+        .callback_timeout_s = 1800,
+        .max_probes = 8,
     };
     enum queue_record_outcome out;
 
@@ -182,16 +192,18 @@ static long long reaped_job(struct fixture *fx)
     struct queue_job job = claim_one(fx, "w1");
     int n = 0;
 
-    ex(fx, "update jobs set lease_expires_at = now() - interval '1 second'"
-           " where id = %lld",
+    ex(fx,
+       "update jobs set lease_expires_at = now() - interval '1 second'"
+       " where id = %lld",
        job.id);
     assert_int_equal(queue_reap_expired(fx->conn, &n), PAYQ_OK);
     assert_int_equal(n, 1);
     /* Queued again, its attempt open and never recorded as sent. */
-    assert_int_equal(q(fx, "select count(*) from jobs j join attempts a on"
-                           " a.job_id = j.id where j.id = %lld and"
-                           " j.state = 'queued' and a.outcome = 'open'"
-                           " and a.send_count = 0",
+    assert_int_equal(q(fx,
+                       "select count(*) from jobs j join attempts a on"
+                       " a.job_id = j.id where j.id = %lld and"
+                       " j.state = 'queued' and a.outcome = 'open'"
+                       " and a.send_count = 0",
                        job.id),
                      1);
     return job.id;
@@ -199,8 +211,9 @@ static long long reaped_job(struct fixture *fx)
 
 static long long audits(struct fixture *fx, const char *action)
 {
-    return q(fx, "select count(*) from operator_actions where action ="
-                 " '%s'",
+    return q(fx,
+             "select count(*) from operator_actions where action ="
+             " '%s'",
              action);
 }
 
@@ -245,9 +258,9 @@ static void ops_pause_stops_claims_until_resumed(void **state)
     assert_int_equal(queue_ops_pause(fx->conn, 1, ACTOR, &r), PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_CHANGED);
     assert_int_equal(r.batch_id, 1);
-    assert_int_equal(q(fx, "select count(*) from batches where id = 1 and"
-                           " paused_at is not null and paused_by = '"
-                           ACTOR "'"),
+    assert_int_equal(q(fx,
+                       "select count(*) from batches where id = 1 and"
+                       " paused_at is not null and paused_by = '" ACTOR "'"),
                      1);
     assert_int_equal(claim_count(fx, 10), 0);
 
@@ -334,21 +347,23 @@ static void ops_cancel_batch_cancels_only_never_sent_jobs(void **state)
     assert_int_equal(r.batch_id, 1);
     assert_int_equal(r.jobs_cancelled, 3);
     assert_int_equal(r.jobs_left, 5);
-    assert_int_equal(q(fx, "select count(*) from jobs where batch_id = 1"
-                           " and state = 'cancelled' and finished_at is"
-                           " not null and (id = %lld or id not in"
-                           " (select job_id from attempts))",
+    assert_int_equal(q(fx,
+                       "select count(*) from jobs where batch_id = 1"
+                       " and state = 'cancelled' and finished_at is"
+                       " not null and (id = %lld or id not in"
+                       " (select job_id from attempts))",
                        refused.id),
                      3);
     /* Left, with their attempts, as they were. */
-    assert_int_equal(q(fx, "select count(*) from jobs j join attempts a on"
-                           " a.job_id = j.id where (j.id, j.state,"
-                           " a.outcome) in ((%lld, 'running', 'open'),"
-                           " (%lld, 'pending', 'pending'),"
-                           " (%lld, 'queued', 'open'),"
-                           " (%lld, 'unknown', 'unknown'),"
-                           " (%lld, 'queued', 'open'),"
-                           " (%lld, 'failed', 'failed'))",
+    assert_int_equal(q(fx,
+                       "select count(*) from jobs j join attempts a on"
+                       " a.job_id = j.id where (j.id, j.state,"
+                       " a.outcome) in ((%lld, 'running', 'open'),"
+                       " (%lld, 'pending', 'pending'),"
+                       " (%lld, 'queued', 'open'),"
+                       " (%lld, 'unknown', 'unknown'),"
+                       " (%lld, 'queued', 'open'),"
+                       " (%lld, 'failed', 'failed'))",
                        running.id, pending.id, probe.id, unknown.id, reaped,
                        failed.id),
                      6);
@@ -423,23 +438,23 @@ static void ops_cancel_job_only_when_never_sent(void **state)
     reaped = reaped_job(fx);
     fresh = fresh_job(fx);
 
-    assert_int_equal(queue_ops_cancel_job(fx->conn, fresh, ACTOR, &r),
-                     PAYQ_OK);
+    assert_int_equal(queue_ops_cancel_job(fx->conn, fresh, ACTOR, &r), PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_CHANGED);
     assert_int_equal(r.batch_id, 1);
     assert_int_equal(r.state, JOB_STATE_QUEUED);
-    assert_int_equal(q(fx, "select count(*) from jobs where id = %lld and"
-                           " state = 'cancelled' and finished_at is not"
-                           " null",
+    assert_int_equal(q(fx,
+                       "select count(*) from jobs where id = %lld and"
+                       " state = 'cancelled' and finished_at is not"
+                       " null",
                        fresh),
                      1);
-    assert_int_equal(q(fx, "select count(*) from operator_actions where"
-                           " action = 'cancel_job' and job_id = %lld and"
-                           " batch_id = 1 and actor = '" ACTOR "'",
+    assert_int_equal(q(fx,
+                       "select count(*) from operator_actions where"
+                       " action = 'cancel_job' and job_id = %lld and"
+                       " batch_id = 1 and actor = '" ACTOR "'",
                        fresh),
                      1);
-    assert_int_equal(queue_ops_cancel_job(fx->conn, fresh, ACTOR, &r),
-                     PAYQ_OK);
+    assert_int_equal(queue_ops_cancel_job(fx->conn, fresh, ACTOR, &r), PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_UNCHANGED);
     assert_int_equal(r.state, JOB_STATE_CANCELLED);
     assert_int_equal(audits(fx, "cancel_job"), 1);
@@ -469,9 +484,10 @@ static void ops_cancel_job_only_when_never_sent(void **state)
                      PAYQ_ERR_NOT_FOUND);
 
     assert_int_equal(audits(fx, "cancel_job"), 2);
-    assert_int_equal(q(fx, "select count(*) from jobs j join attempts a on"
-                           " a.job_id = j.id where j.state = 'queued' and"
-                           " a.outcome = 'open' and j.id in (%lld, %lld)",
+    assert_int_equal(q(fx,
+                       "select count(*) from jobs j join attempts a on"
+                       " a.job_id = j.id where j.state = 'queued' and"
+                       " a.outcome = 'open' and j.id in (%lld, %lld)",
                        probe.id, reaped),
                      2);
 }
@@ -514,26 +530,27 @@ static void ops_retry_next_claim_mints_a_new_attempt(void **state)
     first = claim_one(fx, "w1");
     assert_txn(&first, 1);
     record(fx, &first, QUEUE_RESULT_FAILED);
-    assert_int_equal(queue_ops_retry(fx->conn, first.id, ACTOR, &r),
-                     PAYQ_OK);
+    assert_int_equal(queue_ops_retry(fx->conn, first.id, ACTOR, &r), PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_CHANGED);
     assert_int_equal(r.batch_id, 1);
     assert_int_equal(r.state, JOB_STATE_FAILED);
     assert_true(got_notify(listen, "1", 2000));
-    assert_int_equal(q(fx, "select count(*) from jobs where id = %lld and"
-                           " state = 'queued' and run_at <= now() and"
-                           " finished_at is null and last_code is null"
-                           " and last_message is null and provider_txn_id"
-                           " is null",
+    assert_int_equal(q(fx,
+                       "select count(*) from jobs where id = %lld and"
+                       " state = 'queued' and run_at <= now() and"
+                       " finished_at is null and last_code is null"
+                       " and last_message is null and provider_txn_id"
+                       " is null",
                        first.id),
                      1);
     /* What the failure left on the job is kept in the audit row. */
-    assert_int_equal(q(fx, "select count(*) from operator_actions where"
-                           " action = 'retry' and job_id = %lld and"
-                           " batch_id = 1 and actor = '" ACTOR "' and"
-                           " detail->>'last_code' = '1002' and"
-                           " detail->>'provider_txn_id' = 'P-1' and"
-                           " detail->>'attempts' = '1'",
+    assert_int_equal(q(fx,
+                       "select count(*) from operator_actions where"
+                       " action = 'retry' and job_id = %lld and"
+                       " batch_id = 1 and actor = '" ACTOR "' and"
+                       " detail->>'last_code' = '1002' and"
+                       " detail->>'provider_txn_id' = 'P-1' and"
+                       " detail->>'attempts' = '1'",
                        first.id),
                      1);
 
@@ -541,21 +558,20 @@ static void ops_retry_next_claim_mints_a_new_attempt(void **state)
     assert_int_equal(second.id, first.id);
     assert_txn(&second, 2);
     assert_true(second.attempt_id != first.attempt_id);
-    assert_int_equal(q(fx, "select count(*) from attempts where job_id ="
-                           " %lld and ((attempt_no = 1 and outcome ="
-                           " 'failed') or (attempt_no = 2 and outcome ="
-                           " 'open'))",
+    assert_int_equal(q(fx,
+                       "select count(*) from attempts where job_id ="
+                       " %lld and ((attempt_no = 1 and outcome ="
+                       " 'failed') or (attempt_no = 2 and outcome ="
+                       " 'open'))",
                        first.id),
                      2);
 
     /* Not again while it runs; again once it has failed again. */
-    assert_int_equal(queue_ops_retry(fx->conn, first.id, ACTOR, &r),
-                     PAYQ_OK);
+    assert_int_equal(queue_ops_retry(fx->conn, first.id, ACTOR, &r), PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_REFUSED_STATE);
     assert_int_equal(r.state, JOB_STATE_RUNNING);
     record(fx, &second, QUEUE_RESULT_FAILED);
-    assert_int_equal(queue_ops_retry(fx->conn, first.id, ACTOR, &r),
-                     PAYQ_OK);
+    assert_int_equal(queue_ops_retry(fx->conn, first.id, ACTOR, &r), PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_CHANGED);
     second = claim_one(fx, "w1");
     assert_txn(&second, 3);
@@ -590,8 +606,9 @@ static void ops_retry_refuses_all_but_a_plain_failure(void **state)
     cases[4].id = add_job_in(fx, 1, "failed");
     cases[4].want = QUEUE_OPS_REFUSED_REVIEW;
     cases[4].state = JOB_STATE_FAILED;
-    ex(fx, "update jobs set needs_review = true, review_reason = 'a"
-           " callback said succeeded' where id = %lld",
+    ex(fx,
+       "update jobs set needs_review = true, review_reason = 'a"
+       " callback said succeeded' where id = %lld",
        cases[4].id);
     cases[5].id = add_job_in(fx, 3, "failed");
     cases[5].want = QUEUE_OPS_REFUSED_CANCELLED;
@@ -600,8 +617,9 @@ static void ops_retry_refuses_all_but_a_plain_failure(void **state)
     cases[6].id = add_job_in(fx, 1, "failed");
     cases[6].want = QUEUE_OPS_REFUSED_SENT;
     cases[6].state = JOB_STATE_FAILED;
-    ex(fx, "insert into attempts (job_id, attempt_no, request_txn_id,"
-           " outcome) values (%lld, 1, 'TEST-%lld-1', 'unknown')",
+    ex(fx,
+       "insert into attempts (job_id, attempt_no, request_txn_id,"
+       " outcome) values (%lld, 1, 'TEST-%lld-1', 'unknown')",
        cases[6].id, cases[6].id);
     cases[7].id = add_job_in(fx, 2, "failed");
     cases[7].want = QUEUE_OPS_CHANGED;
@@ -619,8 +637,9 @@ static void ops_retry_refuses_all_but_a_plain_failure(void **state)
     assert_int_equal(q(fx, "select count(*) from jobs where state ="
                            " 'failed'"),
                      3);
-    assert_int_equal(q(fx, "select count(*) from operator_actions where"
-                           " action = 'retry' and job_id = %lld",
+    assert_int_equal(q(fx,
+                       "select count(*) from operator_actions where"
+                       " action = 'retry' and job_id = %lld",
                        cases[7].id),
                      1);
     assert_int_equal(q(fx, "select count(*) from operator_actions"), 1);
@@ -641,8 +660,9 @@ static void ops_resolve_settles_unknown_jobs(void **state)
     record(fx, &clash, QUEUE_RESULT_COLLISION); /* flagged for review */
     late = claim_one(fx, "w1");
     record(fx, &late, QUEUE_RESULT_PENDING);
-    ex(fx, "update jobs set callback_deadline = now() - interval '1 s'"
-           " where id = %lld",
+    ex(fx,
+       "update jobs set callback_deadline = now() - interval '1 s'"
+       " where id = %lld",
        late.id);
     assert_int_equal(queue_expire_pending(fx->conn, &n), PAYQ_OK);
     assert_int_equal(n, 1);
@@ -650,51 +670,49 @@ static void ops_resolve_settles_unknown_jobs(void **state)
     queued = fresh_job(fx);
 
     assert_int_equal(queue_ops_resolve(fx->conn, clash.id, true,
-                                       "MTN statement 2026-12-01 #88123",
-                                       ACTOR, &r),
+                                       "MTN statement 2026-12-01 #88123", ACTOR,
+                                       &r),
                      PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_CHANGED);
     assert_int_equal(r.state, JOB_STATE_UNKNOWN);
-    assert_int_equal(q(fx, "select count(*) from jobs j join attempts a on"
-                           " a.job_id = j.id where j.id = %lld and j.state"
-                           " = 'succeeded' and j.finished_at is not null"
-                           " and not j.needs_review and a.outcome ="
-                           " 'succeeded' and a.finished_at is not null",
+    assert_int_equal(q(fx,
+                       "select count(*) from jobs j join attempts a on"
+                       " a.job_id = j.id where j.id = %lld and j.state"
+                       " = 'succeeded' and j.finished_at is not null"
+                       " and not j.needs_review and a.outcome ="
+                       " 'succeeded' and a.finished_at is not null",
                        clash.id),
                      1);
-    assert_int_equal(q(fx, "select count(*) from operator_actions where"
-                           " action = 'resolve_succeeded' and job_id ="
-                           " %lld and batch_id = 1 and actor = '" ACTOR
-                           "' and evidence = 'MTN statement 2026-12-01"
-                           " #88123' and detail->>'request_txn_id' ="
-                           " 'TEST-%lld-1'",
+    assert_int_equal(q(fx,
+                       "select count(*) from operator_actions where"
+                       " action = 'resolve_succeeded' and job_id ="
+                       " %lld and batch_id = 1 and actor = '" ACTOR
+                       "' and evidence = 'MTN statement 2026-12-01"
+                       " #88123' and detail->>'request_txn_id' ="
+                       " 'TEST-%lld-1'",
                        clash.id, clash.id),
                      1);
 
     /* Twice: unchanged; the other way: refused. */
-    assert_int_equal(queue_ops_resolve(fx->conn, clash.id, true, "again",
-                                       ACTOR, &r),
-                     PAYQ_OK);
+    assert_int_equal(
+        queue_ops_resolve(fx->conn, clash.id, true, "again", ACTOR, &r),
+        PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_UNCHANGED);
-    assert_int_equal(queue_ops_resolve(fx->conn, clash.id, false, "no",
-                                       ACTOR, &r),
-                     PAYQ_OK);
+    assert_int_equal(
+        queue_ops_resolve(fx->conn, clash.id, false, "no", ACTOR, &r), PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_REFUSED_STATE);
     assert_int_equal(r.state, JOB_STATE_SUCCEEDED);
     assert_int_equal(audits(fx, "resolve_succeeded"), 1);
 
-    assert_int_equal(queue_ops_resolve(fx->conn, running.id, true, "x",
-                                       ACTOR, &r),
-                     PAYQ_OK);
+    assert_int_equal(
+        queue_ops_resolve(fx->conn, running.id, true, "x", ACTOR, &r), PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_REFUSED_STATE);
     assert_int_equal(r.state, JOB_STATE_RUNNING);
-    assert_int_equal(queue_ops_resolve(fx->conn, queued, false, "x", ACTOR,
-                                       &r),
+    assert_int_equal(queue_ops_resolve(fx->conn, queued, false, "x", ACTOR, &r),
                      PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_REFUSED_STATE);
     assert_int_equal(r.state, JOB_STATE_QUEUED);
-    assert_int_equal(queue_ops_resolve(fx->conn, NO_JOB, true, "x", ACTOR,
-                                       &r),
+    assert_int_equal(queue_ops_resolve(fx->conn, NO_JOB, true, "x", ACTOR, &r),
                      PAYQ_ERR_NOT_FOUND);
 
     /* Not paid: failed, its attempt closed, so a retry is a new id. */
@@ -702,9 +720,10 @@ static void ops_resolve_settles_unknown_jobs(void **state)
                                        "not on the statement", ACTOR, &r),
                      PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_CHANGED);
-    assert_int_equal(q(fx, "select count(*) from jobs j join attempts a on"
-                           " a.job_id = j.id where j.id = %lld and j.state"
-                           " = 'failed' and a.outcome = 'failed'",
+    assert_int_equal(q(fx,
+                       "select count(*) from jobs j join attempts a on"
+                       " a.job_id = j.id where j.id = %lld and j.state"
+                       " = 'failed' and a.outcome = 'failed'",
                        late.id),
                      1);
     assert_int_equal(audits(fx, "resolve_failed"), 1);
@@ -717,7 +736,7 @@ static void ops_resolve_settles_unknown_jobs(void **state)
 static void ops_resolve_needs_evidence(void **state)
 {
     static const char *const bad[] = {
-        NULL, "", " \t\n ", "bad \xff byte", "overlong \xc0\xaf",
+        NULL,           "", " \t\n ", "bad \xff byte", "overlong \xc0\xaf",
         "cut \xe2\x82",
     };
     struct fixture *fx = *state;
@@ -728,9 +747,9 @@ static void ops_resolve_needs_evidence(void **state)
     size_t i;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(queue_ops_resolve(fx->conn, id, true, bad[i],
-                                           ACTOR, &r),
-                         PAYQ_ERR_DATA);
+        assert_int_equal(
+            queue_ops_resolve(fx->conn, id, true, bad[i], ACTOR, &r),
+            PAYQ_ERR_DATA);
         assert_int_equal(queue_ops_evidence_check(bad[i], &problem),
                          PAYQ_ERR_DATA);
         assert_non_null(problem);
@@ -751,9 +770,10 @@ static void ops_resolve_needs_evidence(void **state)
     assert_int_equal(queue_ops_resolve(fx->conn, id, false, big, ACTOR, &r),
                      PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_CHANGED);
-    assert_int_equal(q(fx, "select count(*) from operator_actions where"
-                           " octet_length(evidence) = %d and"
-                           " char_length(evidence) = %d",
+    assert_int_equal(q(fx,
+                       "select count(*) from operator_actions where"
+                       " octet_length(evidence) = %d and"
+                       " char_length(evidence) = %d",
                        QUEUE_OPS_EVIDENCE_MAX, QUEUE_OPS_EVIDENCE_MAX / 2),
                      1);
 }
@@ -831,8 +851,9 @@ static void ops_cancel_racing_claims_never_both(void **state)
     assert_int_equal(q(fx, "select count(*) from attempts"), claimed);
     for (i = 0; i < 3; i++)
         for (j = 0; j < racers[i].count; j++)
-            assert_int_equal(q(fx, "select count(*) from jobs where id ="
-                                   " %lld and state = 'running'",
+            assert_int_equal(q(fx,
+                               "select count(*) from jobs where id ="
+                               " %lld and state = 'running'",
                                racers[i].ids[j]),
                              1);
 }
@@ -870,13 +891,13 @@ static void expect(struct fixture *fx, int code, const char *needle,
          strstr(buf_str(&res.err), needle) == NULL))
         fail_msg("payq %s %s: exit %d, want %d and \"%s\"\nstdout:\n%s\n"
                  "stderr:\n%s",
-                 args[0], args[1] != NULL ? args[1] : "", res.exit_code,
-                 code, needle != NULL ? needle : "", buf_str(&res.out),
+                 args[0], args[1] != NULL ? args[1] : "", res.exit_code, code,
+                 needle != NULL ? needle : "", buf_str(&res.out),
                  buf_str(&res.err));
     proc_result_cleanup(&res);
 }
 
-#define EXPECT(fx, code, needle, ...)                                     \
+#define EXPECT(fx, code, needle, ...)                                          \
     expect((fx), (code), (needle), (const char *const[]){ __VA_ARGS__, NULL })
 
 static void ops_cli_batch_commands(void **state)
@@ -903,19 +924,19 @@ static void ops_cli_batch_commands(void **state)
     EXPECT(fx, 1, "no such batch", "resume", "99");
     EXPECT(fx, EXIT_USAGE, NULL, "resume");
 
-    EXPECT(fx, 0, "batch 1 cancelled: 2 jobs cancelled, 0 left", "cancel",
+    EXPECT(fx, 0, "batch 1 cancelled: 2 jobs cancelled, 0 left", "cancel", "1");
+    EXPECT(fx, 0, "batch 1 was already cancelled: 0 jobs cancelled", "cancel",
            "1");
-    EXPECT(fx, 0, "batch 1 was already cancelled: 0 jobs cancelled",
-           "cancel", "1");
     EXPECT(fx, EXIT_DATA, "batch is cancelled", "pause", "1");
     EXPECT(fx, 1, "no such batch", "cancel", "99");
     EXPECT(fx, EXIT_USAGE, NULL, "cancel");
     EXPECT(fx, EXIT_USAGE, "not both", "cancel", "1", "--job", "2");
     EXPECT(fx, EXIT_USAGE, NULL, "cancel", "--job", "x");
 
-    assert_int_equal(q(fx, "select count(*) from operator_actions where"
-                           " actor = '%s' and batch_id = 1 and action in"
-                           " ('pause', 'resume', 'cancel')",
+    assert_int_equal(q(fx,
+                       "select count(*) from operator_actions where"
+                       " actor = '%s' and batch_id = 1 and action in"
+                       " ('pause', 'resume', 'cancel')",
                        login_name()),
                      3);
 }
@@ -958,11 +979,11 @@ static void ops_cli_job_commands(void **state)
     EXPECT(fx, EXIT_USAGE, "--evidence", "resolve", unk_id, "--succeeded");
     EXPECT(fx, EXIT_USAGE, "--succeeded or --failed", "resolve", unk_id,
            "--evidence", "x");
-    EXPECT(fx, EXIT_USAGE, NULL, "resolve", unk_id, "--succeeded",
-           "--failed", "--evidence", "x");
+    EXPECT(fx, EXIT_USAGE, NULL, "resolve", unk_id, "--succeeded", "--failed",
+           "--evidence", "x");
     EXPECT(fx, EXIT_USAGE, NULL, "resolve", "--failed", "--evidence", "x");
-    EXPECT(fx, EXIT_DATA, "blank", "resolve", unk_id, "--failed",
-           "--evidence", "   ");
+    EXPECT(fx, EXIT_DATA, "blank", "resolve", unk_id, "--failed", "--evidence",
+           "   ");
     assert_int_equal(q(fx, "select count(*) from jobs where state ="
                            " 'unknown'"),
                      1);
@@ -972,14 +993,15 @@ static void ops_cli_job_commands(void **state)
            "--evidence", "statement 42", unk_id);
     EXPECT(fx, EXIT_DATA, "state=succeeded", "resolve", unk_id, "--failed",
            "--evidence", "x");
-    EXPECT(fx, 1, "no such job", "resolve", "999999", "--failed",
-           "--evidence", "x");
+    EXPECT(fx, 1, "no such job", "resolve", "999999", "--failed", "--evidence",
+           "x");
 
-    assert_int_equal(q(fx, "select count(*) from operator_actions where"
-                           " actor = '%s' and ((action = 'cancel_job' and"
-                           " job_id = %s) or (action = 'retry' and job_id"
-                           " = %s) or (action = 'resolve_succeeded' and"
-                           " job_id = %s and evidence = 'statement 42'))",
+    assert_int_equal(q(fx,
+                       "select count(*) from operator_actions where"
+                       " actor = '%s' and ((action = 'cancel_job' and"
+                       " job_id = %s) or (action = 'retry' and job_id"
+                       " = %s) or (action = 'resolve_succeeded' and"
+                       " job_id = %s and evidence = 'statement 42'))",
                        login_name(), fresh_id, fail_id, unk_id),
                      3);
     assert_int_equal(q(fx, "select count(*) from operator_actions"), 3);
@@ -1006,17 +1028,17 @@ static void ops_cancel_refuses_probe_refused_for_system_reason(void **state)
     probe = claim_one(fx, "w1");
     assert_true(probe.live);
     record(fx, &probe, QUEUE_RESULT_NOT_EXECUTED);
-    assert_int_equal(q(fx, "select count(*) from jobs j join attempts a on"
-                           " a.job_id = j.id where j.id = %lld and j.state"
-                           " = 'queued' and a.outcome = 'open'",
+    assert_int_equal(q(fx,
+                       "select count(*) from jobs j join attempts a on"
+                       " a.job_id = j.id where j.id = %lld and j.state"
+                       " = 'queued' and a.outcome = 'open'",
                        first.id),
                      1);
 
     assert_int_equal(queue_ops_cancel_job(fx->conn, first.id, ACTOR, &r),
                      PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_REFUSED_SENT);
-    assert_int_equal(queue_ops_retry(fx->conn, first.id, ACTOR, &r),
-                     PAYQ_OK);
+    assert_int_equal(queue_ops_retry(fx->conn, first.id, ACTOR, &r), PAYQ_OK);
     assert_int_equal(r.outcome, QUEUE_OPS_REFUSED_STATE);
     assert_int_equal(queue_ops_cancel(fx->conn, 1, ACTOR, &r), PAYQ_OK);
     assert_int_equal(r.jobs_cancelled, 0);
@@ -1025,8 +1047,9 @@ static void ops_cancel_refuses_probe_refused_for_system_reason(void **state)
     ex(fx, "update jobs set run_at = now()");
     again = claim_one(fx, "w1");
     assert_string_equal(again.txn_id, first.txn_id);
-    assert_int_equal(q(fx, "select count(*) from attempts where job_id ="
-                           " %lld",
+    assert_int_equal(q(fx,
+                       "select count(*) from attempts where job_id ="
+                       " %lld",
                        first.id),
                      1);
 }

@@ -24,15 +24,15 @@
 #include "tests/support/testdb.h"
 
 #define SAMPLE_BODY "{\"status\":\"Successfull\"}"
-#define MANY 200          /* jobs of the batch tests */
-#define RACERS 4          /* threads of the concurrency test */
+#define MANY 200 /* jobs of the batch tests */
+#define RACERS 4 /* threads of the concurrency test */
 #define RACE_JOBS 100
 #define RACE_BATCH 20
 
 struct fixture {
     struct testdb db;
     PGconn *conn;
-    int jobs_added;       /* keeps references unique */
+    int jobs_added; /* keeps references unique */
 };
 
 static int fx_setup(void **state)
@@ -71,8 +71,8 @@ static void add_jobs(struct fixture *fx, const char *kind, int n)
              " depositor_name, reference, run_at) select 1, '%s',"
              " '250788000001', 1000, %s, %s, 'R-' || (%d + g),"
              " now() - interval '1 minute' from generate_series(1, %d) g",
-             kind, deposit ? "'refund'" : "null",
-             deposit ? "'School'" : "null", fx->jobs_added, n);
+             kind, deposit ? "'refund'" : "null", deposit ? "'School'" : "null",
+             fx->jobs_added, n);
     testdb_exec_ok(fx->conn, sql);
     fx->jobs_added += n;
 }
@@ -82,8 +82,12 @@ static int claim(struct fixture *fx, const char *owner, int max,
                  struct queue_job *jobs)
 {
     struct queue_claim_opts o = {
-        .owner = owner, .prefix = "TEST", .lease_s = 60, .max = max,
-        .pay = true, .deposit = true,
+        .owner = owner,
+        .prefix = "TEST",
+        .lease_s = 60,
+        .max = max,
+        .pay = true,
+        .deposit = true,
     };
     int n = 0;
 
@@ -91,9 +95,8 @@ static int claim(struct fixture *fx, const char *owner, int max,
     return n;
 }
 
-static enum queue_record_outcome record(struct fixture *fx,
-                                        const struct queue_job *job,
-                                        struct queue_result r)
+static enum queue_record_outcome
+record(struct fixture *fx, const struct queue_job *job, struct queue_result r)
 {
     enum queue_record_outcome out;
 
@@ -102,8 +105,11 @@ static enum queue_record_outcome record(struct fixture *fx,
 }
 
 static const struct queue_result PENDING = {
-    .kind = QUEUE_RESULT_PENDING, .sent = true, .http_status = 200,
-    .code = "1000", .message = "Transaction Pending",
+    .kind = QUEUE_RESULT_PENDING,
+    .sent = true,
+    .http_status = 200,
+    .code = "1000",
+    .message = "Transaction Pending",
     .callback_timeout_s = 3600,
 };
 
@@ -160,13 +166,19 @@ static struct callback_item callback(const char *endpoint, const char *txn,
                                      const char *verdict, const char *code)
 {
     struct callback_item it = {
-        .endpoint = endpoint, .body = SAMPLE_BODY,
-        .body_len = strlen(SAMPLE_BODY), .source = "127.0.0.1",
+        .endpoint = endpoint,
+        .body = SAMPLE_BODY,
+        .body_len = strlen(SAMPLE_BODY),
+        .source = "127.0.0.1",
         .txn_id = txn,
         .body_txn_id = strcmp(endpoint, "pay") == 0 ? txn : NULL,
-        .provider_txn_id = "P-77", .status = status_text(verdict),
-        .code = code, .reference_no = "REF-9", .verdict = verdict,
-        .err = PAYQ_ERR_IO, .callback_id = -1,
+        .provider_txn_id = "P-77",
+        .status = status_text(verdict),
+        .code = code,
+        .reference_no = "REF-9",
+        .verdict = verdict,
+        .err = PAYQ_ERR_IO,
+        .callback_id = -1,
     };
 
     return it;
@@ -201,7 +213,8 @@ static const char *job_state(struct fixture *fx, long long id)
 
     snprintf(sql, sizeof(sql),
              "select state || case when needs_review then ' review'"
-             " else '' end from jobs where id = %lld", id);
+             " else '' end from jobs where id = %lld",
+             id);
     return text1(fx, sql);
 }
 
@@ -209,8 +222,10 @@ static const char *attempt_outcome(struct fixture *fx, long long id)
 {
     char sql[96];
 
-    snprintf(sql, sizeof(sql), "select outcome from attempts where id ="
-                               " %lld", id);
+    snprintf(sql, sizeof(sql),
+             "select outcome from attempts where id ="
+             " %lld",
+             id);
     return text1(fx, sql);
 }
 
@@ -263,8 +278,9 @@ static void reconcile_documented_failure_fails_job(void **state)
         const char *description;
     } cases[] = {
         { "pay", "1002", "Mobile number not registered on mobile money" },
-        { "pay", "1300", "Failed to Complete Transaction, Unknown"
-                         " Exception" },
+        { "pay", "1300",
+          "Failed to Complete Transaction, Unknown"
+          " Exception" },
         { "deposit", "2700", "Failed to Complete Deposit" },
         { "deposit", "1005", "Failed Due to Insufficient Funds" },
     };
@@ -274,8 +290,8 @@ static void reconcile_documented_failure_fails_job(void **state)
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct queue_job job = job_in(fx, cases[i].kind, "pending");
-        struct callback_item it = callback(cases[i].kind, job.txn_id,
-                                           "failure", cases[i].code);
+        struct callback_item it =
+            callback(cases[i].kind, job.txn_id, "failure", cases[i].code);
 
         assert_string_equal(store1(fx, &it), "applied");
         assert_string_equal(job_state(fx, job.id), "failed");
@@ -286,8 +302,7 @@ static void reconcile_documented_failure_fails_job(void **state)
                  " j.last_message = '%s' and a.response_code = '%s' and"
                  " j.finished_at is not null and a.finished_at is not"
                  " null",
-                 job.id, cases[i].code, cases[i].description,
-                 cases[i].code);
+                 job.id, cases[i].code, cases[i].description, cases[i].code);
         assert_int_equal(count(fx, sql), 1);
     }
 }
@@ -296,16 +311,15 @@ static void reconcile_documented_failure_fails_job(void **state)
  * and a person is asked to look. */
 static void reconcile_undocumented_code_flags_job(void **state)
 {
-    static const char *const codes[] = { "9999", NULL, "01", "1000",
-                                         "2400" };
+    static const char *const codes[] = { "9999", NULL, "01", "1000", "2400" };
     struct fixture *fx = *state;
     char sql[256];
     size_t i;
 
     for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         struct queue_job job = job_in(fx, "pay", "pending");
-        struct callback_item it = callback("pay", job.txn_id, "failure",
-                                           codes[i]);
+        struct callback_item it =
+            callback("pay", job.txn_id, "failure", codes[i]);
 
         assert_string_equal(store1(fx, &it), "unknown_status");
         assert_string_equal(job_state(fx, job.id), "pending review");
@@ -333,8 +347,7 @@ static void reconcile_unclear_flags_job(void **state)
 {
     struct fixture *fx = *state;
     struct queue_job job = job_in(fx, "deposit", "pending");
-    struct callback_item it = callback("deposit", job.txn_id, "unclear",
-                                       "01");
+    struct callback_item it = callback("deposit", job.txn_id, "unclear", "01");
 
     assert_string_equal(store1(fx, &it), "unknown_status");
     assert_string_equal(job_state(fx, job.id), "pending review");
@@ -349,14 +362,15 @@ static void reconcile_repeat_is_duplicate(void **state)
     struct queue_job ok = job_in(fx, "pay", "pending");
     struct queue_job no = job_in(fx, "pay", "pending");
     struct callback_item it = callback("pay", ok.txn_id, "success", "01");
-    struct callback_item fail = callback("pay", no.txn_id, "failure",
-                                         "1002");
+    struct callback_item fail = callback("pay", no.txn_id, "failure", "1002");
     char sql[160];
     char stamp[64];
 
     assert_string_equal(store1(fx, &it), "applied");
-    snprintf(sql, sizeof(sql), "select updated_at::text from jobs where id"
-                               " = %lld", ok.id);
+    snprintf(sql, sizeof(sql),
+             "select updated_at::text from jobs where id"
+             " = %lld",
+             ok.id);
     snprintf(stamp, sizeof(stamp), "%s", text1(fx, sql));
     assert_string_equal(store1(fx, &it), "duplicate");
     assert_string_equal(store1(fx, &it), "duplicate");
@@ -401,8 +415,7 @@ static void reconcile_repeats_in_one_batch(void **state)
     assert_string_equal(job_state(fx, a.id), "succeeded review");
     assert_string_equal(job_state(fx, b.id), "failed");
     /* Each item got its own row, and one transaction wrote them all. */
-    assert_int_equal(count(fx, "select count(distinct id) from callbacks"),
-                     5);
+    assert_int_equal(count(fx, "select count(distinct id) from callbacks"), 5);
     assert_int_equal(count(fx, "select count(distinct xmin::text) from"
                                " callbacks"),
                      1);
@@ -417,10 +430,11 @@ static void reconcile_early_callback_beats_worker(void **state)
     struct queue_job ok = job_in(fx, "pay", "running");
     struct queue_job no = job_in(fx, "deposit", "running");
     struct queue_result succeeded = { .kind = QUEUE_RESULT_SUCCEEDED,
-                                      .sent = true, .code = "01" };
+                                      .sent = true,
+                                      .code = "01" };
     struct callback_item it = callback("pay", ok.txn_id, "success", "01");
-    struct callback_item fail = callback("deposit", no.txn_id, "failure",
-                                         "1002");
+    struct callback_item fail =
+        callback("deposit", no.txn_id, "failure", "1002");
 
     assert_string_equal(store1(fx, &it), "applied");
     assert_string_equal(store1(fx, &fail), "applied");
@@ -439,8 +453,7 @@ static void reconcile_early_callback_beats_worker(void **state)
 static void reconcile_unmatched_is_stored(void **state)
 {
     struct fixture *fx = *state;
-    struct callback_item it = callback("pay", "TEST-404-1", "success",
-                                       "01");
+    struct callback_item it = callback("pay", "TEST-404-1", "success", "01");
 
     assert_string_equal(store1(fx, &it), "unmatched");
     assert_int_equal(count(fx, "select count(*) from callbacks where"
@@ -455,8 +468,7 @@ static void reconcile_wrong_endpoint_is_rejected(void **state)
     struct fixture *fx = *state;
     struct queue_job pay = job_in(fx, "pay", "pending");
     struct queue_job dep = job_in(fx, "deposit", "pending");
-    struct callback_item a = callback("deposit", pay.txn_id, "success",
-                                      "01");
+    struct callback_item a = callback("deposit", pay.txn_id, "success", "01");
     struct callback_item b = callback("pay", dep.txn_id, "success", "01");
 
     assert_string_equal(store1(fx, &a), "rejected");
@@ -471,10 +483,8 @@ static void reconcile_body_id_must_match_url(void **state)
 {
     struct fixture *fx = *state;
     struct queue_job job = job_in(fx, "pay", "pending");
-    struct callback_item other = callback("pay", job.txn_id, "success",
-                                          "01");
-    struct callback_item none = callback("pay", job.txn_id, "success",
-                                         "01");
+    struct callback_item other = callback("pay", job.txn_id, "success", "01");
+    struct callback_item none = callback("pay", job.txn_id, "success", "01");
     struct callback_item no_id = callback("pay", NULL, "success", "01");
 
     other.body_txn_id = "TEST-1-9";
@@ -536,15 +546,13 @@ static void reconcile_replaced_attempt_conflicts(void **state)
     struct queue_job first = job_in(fx, "pay", "failed");
     struct queue_job second;
     struct queue_ops_result res;
-    struct callback_item agree = callback("pay", first.txn_id, "failure",
-                                          "1002");
-    struct callback_item stale = callback("pay", first.txn_id, "pending",
-                                          "1000");
-    struct callback_item late = callback("pay", first.txn_id, "success",
-                                         "01");
+    struct callback_item agree =
+        callback("pay", first.txn_id, "failure", "1002");
+    struct callback_item stale =
+        callback("pay", first.txn_id, "pending", "1000");
+    struct callback_item late = callback("pay", first.txn_id, "success", "01");
 
-    assert_int_equal(queue_ops_retry(fx->conn, first.id, "ops", &res),
-                     PAYQ_OK);
+    assert_int_equal(queue_ops_retry(fx->conn, first.id, "ops", &res), PAYQ_OK);
     assert_int_equal(res.outcome, QUEUE_OPS_CHANGED);
     assert_int_equal(claim(fx, "w1", 1, &second), 1);
     assert_int_equal(second.attempt_no, 2);
@@ -567,7 +575,8 @@ static void reconcile_success_for_closed_attempt_conflicts(void **state)
 {
     struct fixture *fx = *state;
     struct queue_result refused = { .kind = QUEUE_RESULT_NOT_EXECUTED,
-                                    .sent = true, .code = "0005",
+                                    .sent = true,
+                                    .code = "0005",
                                     .delay_ms = 3600000 };
     struct queue_job job;
     struct callback_item it;
@@ -578,18 +587,15 @@ static void reconcile_success_for_closed_attempt_conflicts(void **state)
     it = callback("pay", job.txn_id, "success", "01");
     assert_string_equal(store1(fx, &it), "conflict");
     assert_string_equal(job_state(fx, job.id), "queued review");
-    assert_string_equal(attempt_outcome(fx, job.attempt_id),
-                        "not_executed");
+    assert_string_equal(attempt_outcome(fx, job.attempt_id), "not_executed");
 }
 
 static void reconcile_amount_mismatch_conflicts(void **state)
 {
     struct fixture *fx = *state;
     struct queue_job job = job_in(fx, "pay", "pending");
-    struct callback_item wrong = callback("pay", job.txn_id, "success",
-                                          "01");
-    struct callback_item right = callback("pay", job.txn_id, "success",
-                                          "01");
+    struct callback_item wrong = callback("pay", job.txn_id, "success", "01");
+    struct callback_item right = callback("pay", job.txn_id, "success", "01");
 
     wrong.has_amount = true;
     wrong.amount = 999;
@@ -609,8 +615,7 @@ static void reconcile_late_callback_resolves_unknown(void **state)
     struct queue_job ok = job_in(fx, "pay", "unknown");
     struct queue_job no = job_in(fx, "deposit", "unknown");
     struct callback_item a = callback("pay", ok.txn_id, "success", "01");
-    struct callback_item b = callback("deposit", no.txn_id, "failure",
-                                      "1002");
+    struct callback_item b = callback("deposit", no.txn_id, "failure", "1002");
 
     assert_string_equal(attempt_outcome(fx, ok.attempt_id), "unknown");
     assert_string_equal(store1(fx, &a), "applied");
@@ -642,8 +647,7 @@ static void reconcile_deposit_matches_body_txn(void **state)
 {
     struct fixture *fx = *state;
     struct queue_job job = job_in(fx, "deposit", "pending");
-    struct callback_item it = callback("deposit", job.txn_id, "success",
-                                       "01");
+    struct callback_item it = callback("deposit", job.txn_id, "success", "01");
     char sql[160];
 
     it.provider_txn_id = "req_66b07f35025c42.26469791";
@@ -693,8 +697,7 @@ static void reconcile_batch_isolates_poisoned_item(void **state)
     items[POISON].body = big;
     items[POISON].body_len = 16385;
 
-    assert_int_equal(callback_store_batch(fx->conn, items, MANY),
-                     PAYQ_ERR_DB);
+    assert_int_equal(callback_store_batch(fx->conn, items, MANY), PAYQ_ERR_DB);
     for (i = 0; i < MANY; i++) {
         assert_int_equal(items[i].err, i == POISON ? PAYQ_ERR_DB : PAYQ_OK);
         assert_string_equal(items[i].effect, i == POISON ? "" : "applied");
@@ -751,8 +754,10 @@ static void reconcile_locked_row_fails_only_its_item(void **state)
     for (i = 0; i < 5; i++)
         items[i] = callback("pay", jobs[i].txn_id, "success", "01");
     testdb_exec_ok(holder, "begin");
-    snprintf(sql, sizeof(sql), "select 1 from jobs where id = %lld for"
-                               " update", jobs[2].id);
+    snprintf(sql, sizeof(sql),
+             "select 1 from jobs where id = %lld for"
+             " update",
+             jobs[2].id);
     testdb_exec_ok(holder, sql);
     testdb_exec_ok(fx->conn, "set lock_timeout = '200ms'");
 
@@ -774,8 +779,7 @@ static void reconcile_needs_idle_connection(void **state)
 
     assert_int_equal(callback_store_batch(fx->conn, &it, 0), PAYQ_OK);
     testdb_exec_ok(fx->conn, "begin");
-    assert_int_equal(callback_store_batch(fx->conn, &it, 1),
-                     PAYQ_ERR_USAGE);
+    assert_int_equal(callback_store_batch(fx->conn, &it, 1), PAYQ_ERR_USAGE);
     assert_int_equal(it.err, PAYQ_ERR_USAGE);
     testdb_exec_ok(fx->conn, "rollback");
     assert_int_equal(count(fx, "select count(*) from callbacks"), 0);
@@ -784,7 +788,7 @@ static void reconcile_needs_idle_connection(void **state)
 struct racer {
     const struct testdb *db;
     const struct queue_job *jobs;
-    int first_batch;              /* racers start at different batches */
+    int first_batch; /* racers start at different batches */
     enum payq_err err;
     int stored;
 };
@@ -841,10 +845,9 @@ static void reconcile_concurrent_batches_apply_once(void **state)
      * and fall back, which would only hide a lost race. */
     log_init(fileno(log), LOG_LEVEL_WARN);
     for (i = 0; i < RACERS; i++) {
-        racers[i] = (struct racer){ .db = &fx->db, .jobs = jobs,
-                                    .first_batch = i % 2 };
-        assert_int_equal(pthread_create(&threads[i], NULL, race,
-                                        &racers[i]),
+        racers[i] =
+            (struct racer){ .db = &fx->db, .jobs = jobs, .first_batch = i % 2 };
+        assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]),
                          0);
     }
     for (i = 0; i < RACERS; i++) {

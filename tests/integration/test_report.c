@@ -239,8 +239,8 @@ static int fx_teardown(void **state)
  * Runs sql and fails, naming the row and column, unless its result is
  * exactly want: nrows rows of ncols cells (NULL = SQL null).
  */
-static void expect_result(PGconn *conn, const char *sql, int ncols,
-                          int nrows, const char *const *want)
+static void expect_result(PGconn *conn, const char *sql, int ncols, int nrows,
+                          const char *const *want)
 {
     PGresult *res = PQexec(conn, sql);
     int r;
@@ -254,8 +254,8 @@ static void expect_result(PGconn *conn, const char *sql, int ncols,
     for (r = 0; r < nrows; r++) {
         for (c = 0; c < ncols; c++) {
             const char *w = want[r * ncols + c];
-            const char *got = PQgetisnull(res, r, c) ? NULL
-                                                     : PQgetvalue(res, r, c);
+            const char *got =
+                PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
 
             if ((w == NULL) != (got == NULL) ||
                 (w != NULL && strcmp(w, got) != 0))
@@ -267,8 +267,8 @@ static void expect_result(PGconn *conn, const char *sql, int ncols,
     PQclear(res);
 }
 
-#define EXPECT(conn, sql, table)                                           \
-    expect_result((conn), (sql), (int)ROWS((table)[0]), (int)ROWS(table), \
+#define EXPECT(conn, sql, table)                                               \
+    expect_result((conn), (sql), (int)ROWS((table)[0]), (int)ROWS(table),      \
                   &(table)[0][0])
 
 static long long scalar(struct fixture *fx, const char *sql)
@@ -285,16 +285,16 @@ static void report_batches_figures(void **state)
      * charges succeeded, success rate, closed. */
     static const char *const want[][21] = {
         /* 1: FX-1+6 ok, FX-2 failed, FX-3+4 unknown, FX-5 pending */
-        { "1", "6", "210000", "0", "0", "0", "0", "1", "50000", "2",
-          "70000", "1", "20000", "2", "70000", "0", "0", "0", "0", "66.7",
-          "f" },
+        { "1",     "6",     "210000", "0",     "0", "0",     "0",
+          "1",     "50000", "2",      "70000", "1", "20000", "2",
+          "70000", "0",     "0",      "0",     "0", "66.7",  "f" },
         /* 2: PO-1 ok (charge 250), PO-2 cancelled (500), PO-3, PO-4 */
-        { "2", "4", "120000", "1", "45000", "0", "0", "0", "0", "1",
-          "15000", "0", "0", "1", "35000", "1", "25000", "750", "250",
-          "100.0", "f" },
+        { "2",     "4", "120000", "1",     "45000", "0",     "0",
+          "0",     "0", "1",      "15000", "0",     "0",     "1",
+          "35000", "1", "25000",  "750",   "250",   "100.0", "f" },
         /* 3: SM-1 ok, SM-2 and SM-3 failed: 1 of 3 */
-        { "3", "3", "21000", "0", "0", "0", "0", "0", "0", "1", "5000",
-          "2", "16000", "0", "0", "0", "0", "0", "0", "33.3", "t" },
+        { "3", "3",     "21000", "0", "0", "0", "0", "0", "0",    "1", "5000",
+          "2", "16000", "0",     "0", "0", "0", "0", "0", "33.3", "t" },
     };
     static const char *const times[][4] = {
         /* first send T-2-1 at 21:29 UTC; last: FX-5's callback */
@@ -336,14 +336,14 @@ static const char CONTROL_SQL[] =
 static void report_control_totals_tie(void **state)
 {
     static const char *const want[][16] = {
-        { "batch", "1", "6", "2", "1", "0", "2", "1", "0", "0", "0",
-          "210000", "210000", "0", "t", "0" },
-        { "batch", "2", "4", "1", "0", "1", "1", "0", "0", "1", "0",
-          "120000", "120000", "0", "t", "0" },
-        { "batch", "3", "3", "1", "2", "0", "0", "0", "0", "0", "0",
-          "21000", "21000", "0", "t", "0" },
-        { "total", NULL, "13", "4", "3", "1", "3", "1", "0", "1", "0",
-          "351000", "351000", "0", "t", "0" },
+        { "batch", "1", "6", "2", "1", "0", "2", "1", "0", "0", "0", "210000",
+          "210000", "0", "t", "0" },
+        { "batch", "2", "4", "1", "0", "1", "1", "0", "0", "1", "0", "120000",
+          "120000", "0", "t", "0" },
+        { "batch", "3", "3", "1", "2", "0", "0", "0", "0", "0", "0", "21000",
+          "21000", "0", "t", "0" },
+        { "total", NULL, "13", "4", "3", "1", "3", "1", "0", "1", "0", "351000",
+          "351000", "0", "t", "0" },
     };
     struct fixture *fx = *state;
 
@@ -360,16 +360,16 @@ static void report_control_totals_catch_breaks(void **state)
     static const char *const want[][16] = {
         /* FX-1 succeeded twice; FX-3 unknown plus an open one; FX-2's
          * second failed attempt moved nothing and is not counted */
-        { "batch", "1", "6", "2", "1", "0", "2", "1", "0", "0", "0",
-          "210000", "210000", "0", "t", "2" },
+        { "batch", "1", "6", "2", "1", "0", "2", "1", "0", "0", "0", "210000",
+          "210000", "0", "t", "2" },
         /* PO-4 grew by 1 RWF */
-        { "batch", "2", "4", "1", "0", "1", "1", "0", "0", "1", "0",
-          "120000", "120001", "-1", "f", "0" },
+        { "batch", "2", "4", "1", "0", "1", "1", "0", "0", "1", "0", "120000",
+          "120001", "-1", "f", "0" },
         /* SM-3 deleted, with its attempt and resolution */
-        { "batch", "3", "3", "1", "1", "0", "0", "0", "0", "0", "1",
-          "21000", "12000", "9000", "f", "0" },
-        { "total", NULL, "13", "4", "2", "1", "3", "1", "0", "1", "1",
-          "351000", "342001", "8999", "f", "2" },
+        { "batch", "3", "3", "1", "1", "0", "0", "0", "0", "0", "1", "21000",
+          "12000", "9000", "f", "0" },
+        { "total", NULL, "13", "4", "2", "1", "3", "1", "0", "1", "1", "351000",
+          "342001", "8999", "f", "2" },
     };
     struct fixture *fx = *state;
 
@@ -418,18 +418,18 @@ static void report_by_school_metadata(void **state)
     static const char *const want[][15] = {
         { "Green Hill", "2026-T1", "pay", "2", "30000", "1", "10000", "1",
           "20000", "0", "0", "0", "0", "0", "0" },
-        { "Green Hill", "2026-T2", "pay", "1", "30000", "0", "0", "0", "0",
-          "0", "0", "1", "30000", "0", "0" },
-        { "Green Hill", NULL, "deposit", "3", "75000", "1", "15000", "0",
-          "0", "1", "25000", "1", "35000", "0", "0" },
+        { "Green Hill", "2026-T2", "pay", "1", "30000", "0", "0", "0", "0", "0",
+          "0", "1", "30000", "0", "0" },
+        { "Green Hill", NULL, "deposit", "3", "75000", "1", "15000", "0", "0",
+          "1", "25000", "1", "35000", "0", "0" },
         /* FX-4's keys are "School" and "TERM" */
-        { "Lake View", "2026-T1", "pay", "2", "100000", "1", "60000", "0",
-          "0", "0", "0", "1", "40000", "0", "0" },
-        { "Lake View", NULL, "deposit", "1", "45000", "0", "0", "0", "0",
-          "0", "0", "0", "0", "1", "45000" },
+        { "Lake View", "2026-T1", "pay", "2", "100000", "1", "60000", "0", "0",
+          "0", "0", "1", "40000", "0", "0" },
+        { "Lake View", NULL, "deposit", "1", "45000", "0", "0", "0", "0", "0",
+          "0", "0", "0", "1", "45000" },
         /* SM-1 has a term and no school; FX-5, SM-2, SM-3 neither */
-        { NULL, "2026-T2", "pay", "1", "5000", "1", "5000", "0", "0", "0",
-          "0", "0", "0", "0", "0" },
+        { NULL, "2026-T2", "pay", "1", "5000", "1", "5000", "0", "0", "0", "0",
+          "0", "0", "0", "0" },
     };
     struct fixture *fx = *state;
 
@@ -448,8 +448,7 @@ static void report_failures_by_code(void **state)
     static const char *const want[][7] = {
         { "pay", "1002", "Mobile number not registered on mobile money",
           "declined", "2", "27000", "FX-2, SM-2" },
-        { "pay", "1008", "General Failure", "ambiguous", "1", "9000",
-          "SM-3" },
+        { "pay", "1008", "General Failure", "ambiguous", "1", "9000", "SM-3" },
     };
     struct fixture *fx = *state;
 
@@ -464,28 +463,24 @@ static void report_exceptions_everything_to_look_at(void **state)
 {
     /* category, job, callback, request id, code, state, actor, evidence */
     static const char *const want[][8] = {
-        { "callback_conflict", "6", "3", "T-6-2", "1002", "succeeded",
-          NULL, NULL },
+        { "callback_conflict", "6", "3", "T-6-2", "1002", "succeeded", NULL,
+          NULL },
         { "callback_rejected", NULL, "6", NULL, NULL, NULL, NULL, NULL },
-        { "callback_unknown_status", "5", "4", "T-5-1", NULL, "pending",
-          NULL, NULL },
-        { "callback_unmatched", NULL, "5", "X-999-1", "01", NULL, NULL,
+        { "callback_unknown_status", "5", "4", "T-5-1", NULL, "pending", NULL,
           NULL },
-        { "duplicate_id_first_send", "4", NULL, "T-4-1", "2400",
-          "unknown", NULL, NULL },
-        { "manual_resolution", "7", NULL, "T-7-1", NULL, "succeeded",
-          "amina", "MTN statement 42" },
-        { "manual_resolution", "13", NULL, "T-13-1", NULL, "failed",
-          "amina", "provider: not received" },
+        { "callback_unmatched", NULL, "5", "X-999-1", "01", NULL, NULL, NULL },
+        { "duplicate_id_first_send", "4", NULL, "T-4-1", "2400", "unknown",
+          NULL, NULL },
+        { "manual_resolution", "7", NULL, "T-7-1", NULL, "succeeded", "amina",
+          "MTN statement 42" },
+        { "manual_resolution", "13", NULL, "T-13-1", NULL, "failed", "amina",
+          "provider: not received" },
         /* flagged: FX-6 (a day in March), FX-4 (5 h), FX-5 (20 min) */
-        { "needs_review", "6", NULL, "T-6-2", "01", "succeeded", NULL,
+        { "needs_review", "6", NULL, "T-6-2", "01", "succeeded", NULL, NULL },
+        { "needs_review", "4", NULL, "T-4-1", "2400", "unknown", NULL, NULL },
+        { "needs_review", "5", NULL, "T-5-1", "1000", "pending", NULL, NULL },
+        { "pending_past_deadline", "5", NULL, "T-5-1", "1000", "pending", NULL,
           NULL },
-        { "needs_review", "4", NULL, "T-4-1", "2400", "unknown", NULL,
-          NULL },
-        { "needs_review", "5", NULL, "T-5-1", "1000", "pending", NULL,
-          NULL },
-        { "pending_past_deadline", "5", NULL, "T-5-1", "1000", "pending",
-          NULL, NULL },
         /* last sent 5 h, 30 h and 30 min ago */
         { "unknown_1h_to_24h", "4", NULL, "T-4-1", "2400", "unknown", NULL,
           NULL },
@@ -525,14 +520,12 @@ static void report_job_history_events(void **state)
 {
     static const char *const want[][8] = {
         { "import", "6", NULL, NULL, NULL, "imported", "60000", NULL },
-        { "batch_action", "1", NULL, NULL, NULL, "approve", NULL,
-          "amina" },
+        { "batch_action", "1", NULL, NULL, NULL, "approve", NULL, "amina" },
         { "attempt", "6", "1", "T-6-1", "1002", "failed", NULL, NULL },
         { "job_action", "4", NULL, NULL, NULL, "retry", NULL, "eric" },
         { "attempt", "7", "2", "T-6-2", "01", "succeeded", NULL, NULL },
         { "callback", "2", "2", "T-6-2", "01", "applied", "60000", NULL },
-        { "callback", "3", "2", "T-6-2", "1002", "conflict", "60000",
-          NULL },
+        { "callback", "3", "2", "T-6-2", "1002", "conflict", "60000", NULL },
     };
     struct fixture *fx = *state;
 
@@ -545,8 +538,7 @@ static void report_job_history_events(void **state)
     /* Every event of every payment: 13 imports, 13 batch approvals
      * (one per payment), 12 attempts, 5 callbacks matched to a payment,
      * 4 actions on payments. */
-    assert_int_equal(scalar(fx, "select count(*) from report_job_history"),
-                     47);
+    assert_int_equal(scalar(fx, "select count(*) from report_job_history"), 47);
     assert_int_equal(scalar(fx, "select count(*) from report_job_history"
                                 " where event = 'import' and detail ="
                                 " 'payout to 0722****07, file"
@@ -613,8 +605,8 @@ static void payq_argv(struct fixture *fx, struct proc_result *res,
 }
 
 /* payq_argv() with the arguments listed, ending with NULL. */
-static void __attribute__((sentinel)) payq(struct fixture *fx,
-                                           struct proc_result *res, ...)
+static void __attribute__((sentinel))
+payq(struct fixture *fx, struct proc_result *res, ...)
 {
     const char *args[PAYQ_ARGS_MAX + 1];
     va_list ap;
@@ -700,8 +692,7 @@ static const char *csv_form(const PGresult *res, int r, int c)
     return v;
 }
 
-static void csv_matches(const char *what, const char *text,
-                        const PGresult *res)
+static void csv_matches(const char *what, const char *text, const PGresult *res)
 {
     struct csv_doc d;
     int r;
@@ -850,8 +841,8 @@ static void report_table_output(void **state)
 static int json_rows(struct fixture *fx, const char *name, const char *o1,
                      const char *v1, const char *o2, const char *v2)
 {
-    const char *args[] = { "report", name, "--format", "json", o1, v1, o2,
-                           v2, NULL };
+    const char *args[] = { "report", name, "--format", "json", o1,
+                           v1,       o2,   v2,         NULL };
     struct proc_result res;
     json_error_t jerr;
     json_t *root;
@@ -874,32 +865,26 @@ static void report_filters(void **state)
     struct fixture *fx = *state;
 
     /* 2 and 3 March: the six rows of the daily table between them */
-    assert_int_equal(json_rows(fx, "daily", "--since", "2026-03-02",
-                               "--until", "2026-03-03"),
+    assert_int_equal(json_rows(fx, "daily", "--since", "2026-03-02", "--until",
+                               "2026-03-03"),
                      6);
-    assert_int_equal(json_rows(fx, "daily", "--since", "2026-03-04", NULL,
-                               NULL),
-                     2);
-    assert_int_equal(json_rows(fx, "batches", "--batch", "2", NULL, NULL),
-                     1);
+    assert_int_equal(
+        json_rows(fx, "daily", "--since", "2026-03-04", NULL, NULL), 2);
+    assert_int_equal(json_rows(fx, "batches", "--batch", "2", NULL, NULL), 1);
     assert_int_equal(json_rows(fx, "batches", "--since", "2026-03-02",
                                "--until", "2026-03-02"),
                      1);
     /* batch 3: 3 imports, 3 approvals, 3 attempts, SM-3's resolution */
-    assert_int_equal(json_rows(fx, "job_history", "--batch", "3", NULL,
-                               NULL),
+    assert_int_equal(json_rows(fx, "job_history", "--batch", "3", NULL, NULL),
                      10);
     /* batch 2: PO-1's resolution, PO-3 unknown over 24 h */
-    assert_int_equal(json_rows(fx, "exceptions", "--batch", "2", NULL,
-                               NULL),
+    assert_int_equal(json_rows(fx, "exceptions", "--batch", "2", NULL, NULL),
                      2);
-    assert_int_equal(json_rows(fx, "control_totals", "--batch", "3", NULL,
-                               NULL),
-                     1);
+    assert_int_equal(
+        json_rows(fx, "control_totals", "--batch", "3", NULL, NULL), 1);
     /* FX-6's conflict and review, the unmatched and rejected callbacks */
-    assert_int_equal(json_rows(fx, "exceptions", "--until", "2026-03-02",
-                               NULL, NULL),
-                     4);
+    assert_int_equal(
+        json_rows(fx, "exceptions", "--until", "2026-03-02", NULL, NULL), 4);
 }
 
 /* 64 for usage, 65 for a date that is not one; nothing is pasted. */
@@ -913,19 +898,16 @@ static void report_refuses_bad_usage(void **state)
         { { "report", "jobs", NULL }, EXIT_USAGE },
         { { "report", "batches", "daily", NULL }, EXIT_USAGE },
         { { "report", "daily", "--batch", "1", NULL }, EXIT_USAGE },
-        { { "report", "failures", "--since", "2026-03-01", NULL },
-          EXIT_USAGE },
-        { { "report", "batches", "--batch", "1 or 1=1", NULL },
-          EXIT_USAGE },
+        { { "report", "failures", "--since", "2026-03-01", NULL }, EXIT_USAGE },
+        { { "report", "batches", "--batch", "1 or 1=1", NULL }, EXIT_USAGE },
         { { "report", "batches", "--format", "xml", NULL }, EXIT_USAGE },
-        { { "report", "daily", "--since", "2026-02-30", NULL },
-          EXIT_DATAERR },
-        { { "report", "daily", "--until", "01/03/2026", NULL },
-          EXIT_DATAERR },
+        { { "report", "daily", "--since", "2026-02-30", NULL }, EXIT_DATAERR },
+        { { "report", "daily", "--until", "01/03/2026", NULL }, EXIT_DATAERR },
         { { "report", "daily", "--since", "2026-03-01' or 'a'='a", NULL },
           EXIT_DATAERR },
         { { "report", "daily", "--since", "2026-03-04", "--until",
-            "2026-03-01" }, EXIT_DATAERR },
+            "2026-03-01" },
+          EXIT_DATAERR },
     };
     struct fixture *fx = *state;
     size_t i;
@@ -965,8 +947,8 @@ static void report_help_lists_reports(void **state)
 static void show_reference_and_job(void **state)
 {
     static const char *const events[] = {
-        "import", "batch_action", "attempt", "job_action", "attempt",
-        "callback", "callback",
+        "import",  "batch_action", "attempt",  "job_action",
+        "attempt", "callback",     "callback",
     };
     struct fixture *fx = *state;
     struct proc_result by_ref;
@@ -1002,12 +984,9 @@ static void show_reference_and_job(void **state)
     for (i = 0; i < ROWS(events); i++) {
         json_t *row = json_array_get(root, i);
 
-        assert_string_equal(json_string_value(json_object_get(row,
-                                                              "event")),
+        assert_string_equal(json_string_value(json_object_get(row, "event")),
                             events[i]);
-        assert_int_equal(json_integer_value(json_object_get(row,
-                                                            "job_id")),
-                         6);
+        assert_int_equal(json_integer_value(json_object_get(row, "job_id")), 6);
     }
     json_decref(root);
     proc_result_cleanup(&by_ref);
@@ -1128,7 +1107,7 @@ static void report_role_member_uses_payq(void **state)
     char url[192];
     const char *env[] = { url, NULL };
     const char *report[] = { proc_payq_path(), "report", "control_totals",
-                             "--format", "json", NULL };
+                             "--format",       "json",   NULL };
     const char *show[] = { proc_payq_path(), "show", "PO-1", NULL };
     const char *status[] = { proc_payq_path(), "status", NULL };
     struct proc_result res;
@@ -1220,8 +1199,7 @@ static unsigned free_port(void)
 }
 
 /* Writes a fee file of n rows (schools and terms) or a payout file. */
-static void write_file(const char *path, bool payouts, int n,
-                       long long *total)
+static void write_file(const char *path, bool payouts, int n, long long *total)
 {
     FILE *f = fopen(path, "w");
     int i;
@@ -1235,13 +1213,13 @@ static void write_file(const char *path, bool payouts, int n,
         long long amount = 1000 + 250 * i;
 
         if (payouts)
-            fprintf(f, "RUN-PO-%d,07220%05d,%lld,100,refund,Bursar,"
-                       "Lake View\n",
+            fprintf(f,
+                    "RUN-PO-%d,07220%05d,%lld,100,refund,Bursar,"
+                    "Lake View\n",
                     i, i, amount);
         else
-            fprintf(f, "RUN-FEE-%d,07880%05d,\"%lld\",S%d,%s,2026-T%d\n",
-                    i, i, amount, i, i % 2 ? "Green Hill" : "Lake View",
-                    1 + i % 3);
+            fprintf(f, "RUN-FEE-%d,07880%05d,\"%lld\",S%d,%s,2026-T%d\n", i, i,
+                    amount, i, i % 2 ? "Green Hill" : "Lake View", 1 + i % 3);
         *total += amount;
     }
     fclose(f);
@@ -1249,8 +1227,12 @@ static void write_file(const char *path, bool payouts, int n,
 
 static void import_file(struct fixture *fx, const char *path, bool payouts)
 {
-    const char *argv[] = { proc_payq_path(), "import", "--kind",
-                           payouts ? "deposit" : "pay", path, NULL };
+    const char *argv[] = { proc_payq_path(),
+                           "import",
+                           "--kind",
+                           payouts ? "deposit" : "pay",
+                           path,
+                           NULL };
     const char *env[] = { fx->url_env, NULL };
     struct proc_result res;
 
@@ -1275,11 +1257,19 @@ static void report_totals_tie_after_full_run(void **state)
     char deposit_url[256];
     char listen[64];
     char base_env[96];
-    const char *sim_args[] = { "--deposit-callback-url", deposit_url,
-                               "--decline", "1002=15", "--http500", "10",
-                               "--drop-after-execute", "10",
-                               "--duplicate-callbacks", "20",
-                               "--latency-ms", "1-5", NULL };
+    const char *sim_args[] = { "--deposit-callback-url",
+                               deposit_url,
+                               "--decline",
+                               "1002=15",
+                               "--http500",
+                               "10",
+                               "--drop-after-execute",
+                               "10",
+                               "--duplicate-callbacks",
+                               "20",
+                               "--latency-ms",
+                               "1-5",
+                               NULL };
     const char *args[] = { "--callbacks", listen, NULL };
     const char *env[] = { base_env, NULL };
     char fees[] = "/tmp/payq-test-report-fees.XXXXXX";
@@ -1343,8 +1333,7 @@ static void report_totals_tie_after_full_run(void **state)
                            " where level = 'total'") > 0);
     assert_true(scalar(fx, "select count(*) from attempts"
                            " where send_count >= 2") > 0);
-    assert_int_equal(scalar(fx, "select count(*) from report_exceptions"),
-                     0);
+    assert_int_equal(scalar(fx, "select count(*) from report_exceptions"), 0);
     assert_int_equal(scalar(fx, "select count(*) from report_batches"
                                 " where closed and first_activity_at"
                                 " is not null"),
@@ -1384,16 +1373,20 @@ static void report_lists_real_duplicate_id(void **state)
     testwork_seed(conn, "deposit", 1, 1000);
     testsim_start(&fx->sim, NULL);
     testwork_start(&fx->work, other.conninfo, &fx->sim, NULL, NULL);
-    assert_true(testwork_wait_sql(conn, "select state = 'succeeded' from"
-                                        " jobs", 10000));
+    assert_true(testwork_wait_sql(conn,
+                                  "select state = 'succeeded' from"
+                                  " jobs",
+                                  10000));
     testwork_cleanup(&fx->work);
     PQfinish(conn);
     testdb_drop(&other);
 
     testwork_seed(fx->conn, "deposit", 1, 1000);
     testwork_start(&fx->work, fx->db.conninfo, &fx->sim, NULL, NULL);
-    if (!testwork_wait_sql(fx->conn, "select state = 'unknown' and"
-                                     " needs_review from jobs", 10000)) {
+    if (!testwork_wait_sql(fx->conn,
+                           "select state = 'unknown' and"
+                           " needs_review from jobs",
+                           10000)) {
         testwork_dump_log(&fx->work);
         fail_msg("the collision did not happen");
     }
@@ -1403,14 +1396,13 @@ static void report_lists_real_duplicate_id(void **state)
                                 " 'needs_review', 'unknown_under_1h')"
                                 " and request_txn_id = 'T-1-1'"),
                      3);
-    assert_int_equal(scalar(fx, "select count(*) from report_exceptions"),
-                     3);
+    assert_int_equal(scalar(fx, "select count(*) from report_exceptions"), 3);
 }
 
 int main(void)
 {
-#define LOADED(t) cmocka_unit_test_setup_teardown(t, fx_setup_loaded, \
-                                                  fx_teardown)
+#define LOADED(t)                                                              \
+    cmocka_unit_test_setup_teardown(t, fx_setup_loaded, fx_teardown)
 #define EMPTY(t) cmocka_unit_test_setup_teardown(t, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         LOADED(report_batches_figures),

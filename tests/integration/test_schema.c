@@ -117,14 +117,12 @@ static void schema_rejects_duplicate_reference(void **state)
 
     pay_job_sql(sql, sizeof(sql), "1000", "queued", "dup-ref");
     testdb_exec_ok(fx->conn, sql);
-    testdb_exec_fails(fx->conn, sql, UNIQUE_VIOLATION,
-                      "jobs_reference_unique");
+    testdb_exec_fails(fx->conn, sql, UNIQUE_VIOLATION, "jobs_reference_unique");
     /* Also from another batch: references are unique across batches. */
     testdb_exec_ok(fx->conn,
                    "insert into batches (file_name, file_size, file_sha256,"
                    " kind) values ('other.csv', 1, repeat('cd', 32), 'pay')");
-    testdb_exec_fails(fx->conn, sql, UNIQUE_VIOLATION,
-                      "jobs_reference_unique");
+    testdb_exec_fails(fx->conn, sql, UNIQUE_VIOLATION, "jobs_reference_unique");
 }
 
 static void schema_rejects_second_open_attempt(void **state)
@@ -274,8 +272,7 @@ static void schema_server_is_postgresql_15(void **state)
 }
 
 /* How many indexes named name, on table, have the definition def. */
-static long long index_count(PGconn *conn, const char *name,
-                             const char *def)
+static long long index_count(PGconn *conn, const char *name, const char *def)
 {
     char sql[512];
 
@@ -315,8 +312,7 @@ static void schema_has_claim_and_lookup_indexes(void **state)
 }
 
 /* Fails unless EXPLAIN of sql names index and scans no table whole. */
-static void assert_plan_uses(PGconn *conn, const char *sql,
-                             const char *index)
+static void assert_plan_uses(PGconn *conn, const char *sql, const char *index)
 {
     char explain[512];
     char plan[4096] = "";
@@ -329,13 +325,11 @@ static void assert_plan_uses(PGconn *conn, const char *sql,
     for (i = 0; i < PQntuples(res); i++) {
         size_t len = strlen(plan);
 
-        snprintf(plan + len, sizeof(plan) - len, "%s\n",
-                 PQgetvalue(res, i, 0));
+        snprintf(plan + len, sizeof(plan) - len, "%s\n", PQgetvalue(res, i, 0));
     }
     PQclear(res);
     if (strstr(plan, index) == NULL || strstr(plan, "Seq Scan") != NULL)
-        fail_msg("%s\n  should use %s, but the plan is:\n%s", sql, index,
-                 plan);
+        fail_msg("%s\n  should use %s, but the plan is:\n%s", sql, index, plan);
 }
 
 /*
@@ -348,16 +342,14 @@ static void seed_lookup_rows(PGconn *conn)
                    "insert into batches (file_name, file_size, file_sha256,"
                    " kind, approved_at, approved_by) values ('idx.csv', 1,"
                    " repeat('ef', 32), 'pay', now(), 'test')");
-    testdb_exec_ok(conn,
-                   "insert into jobs (batch_id, kind, phone, amount,"
-                   " reference) select (select max(id) from batches),"
-                   " 'pay', '250788123456', 100, 'idx-' || g"
-                   " from generate_series(1, 3000) g");
-    testdb_exec_ok(conn,
-                   "insert into attempts (job_id, attempt_no,"
-                   " request_txn_id, provider_txn_id) select id, 1,"
-                   " 'IDX-' || id, 'P-' || id from jobs"
-                   " where reference like 'idx-%'");
+    testdb_exec_ok(conn, "insert into jobs (batch_id, kind, phone, amount,"
+                         " reference) select (select max(id) from batches),"
+                         " 'pay', '250788123456', 100, 'idx-' || g"
+                         " from generate_series(1, 3000) g");
+    testdb_exec_ok(conn, "insert into attempts (job_id, attempt_no,"
+                         " request_txn_id, provider_txn_id) select id, 1,"
+                         " 'IDX-' || id, 'P-' || id from jobs"
+                         " where reference like 'idx-%'");
     testdb_exec_ok(conn,
                    "insert into callbacks (endpoint, body, request_txn_id,"
                    " effect) select 'pay', '\\x7b7d', request_txn_id,"

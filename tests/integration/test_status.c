@@ -83,14 +83,12 @@ static void load_fixture(PGconn *conn)
                    " reference, run_at) select 1, 'pay', '250788000001',"
                    " 1000 * g, 'ready-' || g, now() - interval '90 seconds'"
                    " from generate_series(1, 3) g");
-    testdb_exec_ok(conn,
-                   "insert into jobs (batch_id, kind, phone, amount,"
-                   " reference, run_at) values (1, 'pay', '250788000002',"
-                   " 500, 'later', now() + interval '1 hour')");
-    testdb_exec_ok(conn,
-                   "insert into jobs (batch_id, kind, phone, amount,"
-                   " reference, run_at) values (2, 'pay', '250788000003',"
-                   " 700, 'held-1', now() - interval '1 day')");
+    testdb_exec_ok(conn, "insert into jobs (batch_id, kind, phone, amount,"
+                         " reference, run_at) values (1, 'pay', '250788000002',"
+                         " 500, 'later', now() + interval '1 hour')");
+    testdb_exec_ok(conn, "insert into jobs (batch_id, kind, phone, amount,"
+                         " reference, run_at) values (2, 'pay', '250788000003',"
+                         " 700, 'held-1', now() - interval '1 day')");
     testdb_exec_ok(conn,
                    "insert into jobs (batch_id, kind, phone, amount,"
                    " reason, depositor_name, reference, state, finished_at)"
@@ -119,8 +117,7 @@ static void status_counts_jobs_batches_pauses_workers(void **state)
     assert_int_equal(st.amounts[JOB_KIND_PAY][JOB_STATE_QUEUED],
                      1000 + 2000 + 3000 + 500 + 700);
     assert_int_equal(st.jobs[JOB_KIND_DEPOSIT][JOB_STATE_SUCCEEDED], 1);
-    assert_int_equal(st.amounts[JOB_KIND_DEPOSIT][JOB_STATE_SUCCEEDED],
-                     2500);
+    assert_int_equal(st.amounts[JOB_KIND_DEPOSIT][JOB_STATE_SUCCEEDED], 2500);
     assert_int_equal(st.jobs[JOB_KIND_DEPOSIT][JOB_STATE_QUEUED], 0);
     assert_int_equal(st.batches, 2);
     assert_int_equal(st.batches_held, 1);
@@ -143,8 +140,8 @@ static void read_row(const char *text, const char *state, long long *v)
     snprintf(prefix, sizeof(prefix), "\n%s ", state);
     row = strstr(text, prefix);
     assert_non_null(row);
-    assert_int_equal(sscanf(row + strlen(prefix), "%lld %lld %lld %lld",
-                            &v[0], &v[1], &v[2], &v[3]),
+    assert_int_equal(sscanf(row + strlen(prefix), "%lld %lld %lld %lld", &v[0],
+                            &v[1], &v[2], &v[3]),
                      4);
 }
 
@@ -243,10 +240,10 @@ static void status_counts_jobs_not_sent(void **state)
                    " 50, 'succeeded' from jobs where reference = 'dep-ok'");
     assert_int_equal(queue_status_read(fx->conn, &st), PAYQ_OK);
     assert_int_equal(st.unsent_jobs, 3);
-    assert_int_equal(st.unsent_tries, testdb_scalar(fx->conn,
-                                                    "select max(id) * 2 from"
-                                                    " jobs where reference"
-                                                    " like 'ready-%'"));
+    assert_int_equal(st.unsent_tries,
+                     testdb_scalar(fx->conn, "select max(id) * 2 from"
+                                             " jobs where reference"
+                                             " like 'ready-%'"));
     out = open_memstream(&text, &len);
     queue_status_write(&st, out);
     fclose(out);
@@ -261,14 +258,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(status_of_empty_database, db_setup,
                                         db_teardown),
         cmocka_unit_test_setup_teardown(
-            status_counts_jobs_batches_pauses_workers, db_setup,
-            db_teardown),
-        cmocka_unit_test_setup_teardown(status_output_shows_figures,
-                                        db_setup, db_teardown),
+            status_counts_jobs_batches_pauses_workers, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(status_output_shows_figures, db_setup,
+                                        db_teardown),
         cmocka_unit_test_setup_teardown(
             status_shows_pauses_of_live_workers_only, db_setup, db_teardown),
-        cmocka_unit_test_setup_teardown(status_counts_jobs_not_sent,
-                                        db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(status_counts_jobs_not_sent, db_setup,
+                                        db_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,7 +58,10 @@
 enum { STUB_BODY_MAX = 8192, HUGE_BODY = 70 * 1024 };
 
 /* A plain answer: status and body, no header, delay or drop. */
-#define ANSWER(status, body) { (status), (body), 0, NULL, 0, false }
+#define ANSWER(status, body)                                                   \
+    {                                                                          \
+        (status), (body), 0, NULL, 0, false                                    \
+    }
 
 /* ------------------------------------------------------------------ */
 /* The stub server                                                      */

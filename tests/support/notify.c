@@ -28,11 +28,9 @@ void testnotify_open(struct testnotify *ns)
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
     snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", ns->path);
-    assert_int_equal(bind(ns->fd, (struct sockaddr *)&addr, sizeof(addr)),
-                     0);
-    assert_int_equal(setsockopt(ns->fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-                                sizeof(tv)),
-                     0);
+    assert_int_equal(bind(ns->fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(
+        setsockopt(ns->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
 }
 
 void testnotify_expect(struct testnotify *ns, const char *want)

@@ -8,7 +8,7 @@
 struct testnotify {
     int fd;
     char dir[64];
-    char path[96];  /* for NOTIFY_SOCKET= */
+    char path[96]; /* for NOTIFY_SOCKET= */
 };
 
 /* Binds a fresh socket in a new directory under /tmp. */

@@ -7,8 +7,8 @@
 #define PAYQ_TESTS_PGDIR_H
 
 struct testpg {
-    char dir[64];   /* the cluster's directory, under /tmp */
-    char url[256];  /* libpq connection string of its payq database */
+    char dir[64];  /* the cluster's directory, under /tmp */
+    char url[256]; /* libpq connection string of its payq database */
 };
 
 /* Creates and starts a fresh cluster; fails the test if it cannot. */

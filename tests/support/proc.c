@@ -49,8 +49,7 @@ static void build_env(const char *const *changes, char **env)
         if (!changed)
             env[n++] = environ[i];
     }
-    for (i = 0; changes != NULL && changes[i] != NULL && n < ENV_MAX - 1;
-         i++)
+    for (i = 0; changes != NULL && changes[i] != NULL && n < ENV_MAX - 1; i++)
         if (strchr(changes[i], '=') != NULL)
             env[n++] = (char *)changes[i];
     env[n] = NULL;
@@ -121,8 +120,8 @@ void proc_run(const char *const *argv, const char *const *env,
     drain(fds, res);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    res->exit_code = WIFEXITED(status) ? WEXITSTATUS(status)
-                                       : 128 + WTERMSIG(status);
+    res->exit_code =
+        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 int proc_start(const char *const *argv, const char *const *env,

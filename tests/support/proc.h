@@ -11,9 +11,9 @@
 #define PROC_OUTPUT_MAX (1024 * 1024)
 
 struct proc_result {
-    int exit_code;     /* exit status, or 128 + signal number */
-    struct buf out;    /* standard output */
-    struct buf err;    /* standard error */
+    int exit_code;  /* exit status, or 128 + signal number */
+    struct buf out; /* standard output */
+    struct buf err; /* standard error */
 };
 
 /*

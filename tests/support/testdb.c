@@ -51,8 +51,8 @@ void testdb_create(struct testdb *db)
     char sql[160];
 
     clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(db->name, sizeof(db->name), "payq_test_%ld_%u_%ld",
-             (long)getpid(), counter++, (long)(now.tv_nsec % 1000000));
+    snprintf(db->name, sizeof(db->name), "payq_test_%ld_%u_%ld", (long)getpid(),
+             counter++, (long)(now.tv_nsec % 1000000));
     snprintf(db->conninfo, sizeof(db->conninfo), "dbname=%s", db->name);
     snprintf(sql, sizeof(sql), "create database %s", db->name);
     admin_exec(sql);

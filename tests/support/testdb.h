@@ -14,8 +14,8 @@
 #include <libpq-fe.h>
 
 struct testdb {
-    char name[64];      /* database name */
-    char conninfo[96];  /* "dbname=NAME": the rest comes from PG* */
+    char name[64];     /* database name */
+    char conninfo[96]; /* "dbname=NAME": the rest comes from PG* */
 };
 
 /*

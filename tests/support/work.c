@@ -39,8 +39,7 @@ static void add_env(const char **env, size_t *n, const char *entry)
     size_t i;
 
     for (i = 0; i < *n; i++) {
-        if (strncmp(env[i], entry, name_len) == 0 &&
-            env[i][name_len] == '=') {
+        if (strncmp(env[i], entry, name_len) == 0 && env[i][name_len] == '=') {
             env[i] = entry;
             return;
         }
@@ -56,9 +55,8 @@ void testwork_start(struct testwork *w, const char *database_url,
     static char url_env[512];
     static char api_env[64];
     const char *argv[FIXED_ARGS + TESTWORK_EXTRA_MAX + 1] = {
-        proc_payq_path(), "work", "--workers", "4", "--backoff-base",
-        "100ms", "--backoff-cap", "1s", "--lease", "12s", "--poll",
-        "200ms",
+        proc_payq_path(), "work", "--workers", "4",   "--backoff-base", "100ms",
+        "--backoff-cap",  "1s",   "--lease",   "12s", "--poll",         "200ms",
     };
     const char *envv[FIXED_ENV + TESTWORK_EXTRA_MAX + 1] = {
         url_env,
@@ -159,8 +157,7 @@ int testwork_log_count(const struct testwork *w, const char *needle)
     return count;
 }
 
-int testwork_log_count2(const struct testwork *w, const char *a,
-                        const char *b)
+int testwork_log_count2(const struct testwork *w, const char *a, const char *b)
 {
     struct buf log;
     const char *line;
@@ -187,8 +184,8 @@ void testwork_dump_log(const struct testwork *w)
     struct buf log;
 
     read_log(w, &log);
-    fprintf(stderr, "--- payq work log (%s) ---\n%s--- end ---\n",
-            w->log_path, buf_str(&log));
+    fprintf(stderr, "--- payq work log (%s) ---\n%s--- end ---\n", w->log_path,
+            buf_str(&log));
     buf_cleanup(&log);
 }
 
@@ -211,8 +208,7 @@ bool testwork_wait_sql(PGconn *conn, const char *sql, int timeout_ms)
     return false;
 }
 
-long long testwork_seed(PGconn *conn, const char *kind, int n,
-                        long long amount)
+long long testwork_seed(PGconn *conn, const char *kind, int n, long long amount)
 {
     static int seq;
     char sql[1024];
@@ -290,7 +286,8 @@ void testwork_ledger_load(const struct testsim *sim, PGconn *conn)
     testdb_exec_ok(conn, "create temporary table sim_ledger (txn text"
                          " collate \"C\" primary key, executed int not null,"
                          " status text, amount bigint, callbacks_acked int)");
-    json_array_foreach(txns, i, t) {
+    json_array_foreach(txns, i, t)
+    {
         char executed[16];
         char amount[24];
         char acked[16];
@@ -301,9 +298,9 @@ void testwork_ledger_load(const struct testsim *sim, PGconn *conn)
                  (int)json_integer_value(json_object_get(t, "executed")));
         snprintf(amount, sizeof(amount), "%lld",
                  (long long)json_integer_value(json_object_get(t, "amount")));
-        snprintf(acked, sizeof(acked), "%d",
-                 (int)json_integer_value(
-                     json_object_get(t, "callbacks_acked")));
+        snprintf(
+            acked, sizeof(acked), "%d",
+            (int)json_integer_value(json_object_get(t, "callbacks_acked")));
         p[0] = json_string_value(json_object_get(t, "id"));
         p[1] = executed;
         p[2] = json_string_value(json_object_get(t, "status"));
@@ -338,7 +335,8 @@ long long testwork_assert_paid_at_most_once(PGconn *conn)
 
     if (twice != 0 || wrong != 0)
         fail_msg("%lld jobs executed under two ids; %lld executed ids on"
-                 " jobs or attempts recorded as not paid", twice, wrong);
+                 " jobs or attempts recorded as not paid",
+                 twice, wrong);
     return testdb_scalar(conn, "select count(distinct a.job_id) from"
                                " attempts a join sim_ledger l on l.txn ="
                                " a.request_txn_id where " PAID);
@@ -380,14 +378,13 @@ void testwork_ledger(const struct testsim *sim, struct testwork_ledger *l)
     assert_false(json_is_true(json_object_get(root, "truncated")));
     txns = json_object_get(root, "transactions");
     assert_true(json_is_array(txns));
-    json_array_foreach(txns, i, t) {
-        int executed = (int)json_integer_value(json_object_get(t,
-                                                               "executed"));
+    json_array_foreach(txns, i, t)
+    {
+        int executed = (int)json_integer_value(json_object_get(t, "executed"));
 
         l->transactions++;
         l->executed += executed > 0;
-        l->attempts += (int)json_integer_value(json_object_get(t,
-                                                               "attempts"));
+        l->attempts += (int)json_integer_value(json_object_get(t, "attempts"));
         if (executed > l->max_executed)
             l->max_executed = executed;
     }

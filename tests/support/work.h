@@ -19,8 +19,8 @@
 #define TESTWORK_EXTRA_MAX 24
 
 struct testwork {
-    int pid;            /* 0 when not running */
-    char log_path[64];  /* its stdout and stderr */
+    int pid;           /* 0 when not running */
+    char log_path[64]; /* its stdout and stderr */
 };
 
 /*
@@ -47,8 +47,7 @@ void testwork_cleanup(struct testwork *w);
 int testwork_log_count(const struct testwork *w, const char *needle);
 
 /* How many lines of its log contain both a and b. */
-int testwork_log_count2(const struct testwork *w, const char *a,
-                        const char *b);
+int testwork_log_count2(const struct testwork *w, const char *a, const char *b);
 
 /* Prints its log to stderr, to explain a failing test. */
 void testwork_dump_log(const struct testwork *w);
@@ -65,10 +64,10 @@ long long testwork_seed(PGconn *conn, const char *kind, int n,
 
 /* The simulator's ledger, for checks of what it executed. */
 struct testwork_ledger {
-    int transactions;  /* distinct ids it has seen */
-    int executed;      /* ids executed at least once */
-    int max_executed;  /* most executions of one id: never above 1 */
-    int attempts;      /* requests over all ids */
+    int transactions; /* distinct ids it has seen */
+    int executed;     /* ids executed at least once */
+    int max_executed; /* most executions of one id: never above 1 */
+    int attempts;     /* requests over all ids */
 };
 
 /* Reads the simulator's whole ledger; fails on error. */

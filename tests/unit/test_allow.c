@@ -77,9 +77,9 @@ static void allow_zero_prefix_matches_family(void **state)
 static void allow_refuses_bad_entries(void **state)
 {
     static const char *const bad[] = {
-        "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "10.0.0/8", "example.com",
-        "2001:db8::/129", "10.0.0.1/8x", "10.0.0.1 10.0.0.2", ",",
-        "1.2.3.4/ 8",
+        "10.0.0.0/33", "10.0.0.0/",      "10.0.0.0/-1", "10.0.0/8",
+        "example.com", "2001:db8::/129", "10.0.0.1/8x", "10.0.0.1 10.0.0.2",
+        ",",           "1.2.3.4/ 8",
     };
     struct callback_allow a;
     char many[(CALLBACK_ALLOW_MAX + 1) * 9 + 1];

@@ -16,13 +16,12 @@
 static void array_text_with_null_encodes(void **state)
 {
     static const unsigned char expected[] = {
-        0, 0, 0, 1,        /* one dimension */
-        0, 0, 0, 1,        /* it holds a NULL */
-        0, 0, 0, 25,       /* of text */
-        0, 0, 0, 2,        /* two elements */
-        0, 0, 0, 1,        /* from index 1 */
-        0, 0, 0, 2, 'a', 'b',
-        0xff, 0xff, 0xff, 0xff,
+        0, 0, 0, 1,  /* one dimension */
+        0, 0, 0, 1,  /* it holds a NULL */
+        0, 0, 0, 25, /* of text */
+        0, 0, 0, 2,  /* two elements */
+        0, 0, 0, 1,  /* from index 1 */
+        0, 0, 0, 2,  'a', 'b', 0xff, 0xff, 0xff, 0xff,
     };
     struct db_array a;
     const char *p;
@@ -42,9 +41,10 @@ static void array_text_with_null_encodes(void **state)
 static void array_int8_encodes_big_endian(void **state)
 {
     static const unsigned char expected[] = {
-        0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 2, 0, 0, 0, 1,
-        0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x05, 0xdc,
-        0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0,  0, 0, 1,    0,    0,    0,    0,    0,    0,    0,
+        20, 0, 0, 0,    2,    0,    0,    0,    1,    0,    0,
+        0,  8, 0, 0,    0,    0,    0,    0,    0x05, 0xdc, 0,
+        0,  0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
     };
     const long long v1 = 1500;
     const long long v2 = -1;

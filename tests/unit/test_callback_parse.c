@@ -316,8 +316,7 @@ static void callback_parse_amounts(void **state)
         snprintf(body, sizeof(body), "{\"status\":\"Failed\",\"amount\":%s}",
                  cases[i].json);
         if (parse(body, NULL, &f) != cases[i].err ||
-            f.has_amount != cases[i].has_amount ||
-            f.amount != cases[i].amount)
+            f.has_amount != cases[i].has_amount || f.amount != cases[i].amount)
             fail_msg("row %zu: amount %s", i, cases[i].json);
     }
     assert_int_equal(parse("amount=1500.00", FORM, &f), PAYQ_OK);
@@ -364,12 +363,10 @@ static void callback_parse_description(void **state)
     int i;
 
     (void)state;
-    assert_int_equal(parse("{\"statusdesc\":\"a\",\"message\":\"b\"}", NULL,
-                           &f),
-                     PAYQ_OK);
+    assert_int_equal(
+        parse("{\"statusdesc\":\"a\",\"message\":\"b\"}", NULL, &f), PAYQ_OK);
     assert_string_equal(f.status_desc, "a");
-    assert_int_equal(parse("{\"statusdesc\":null,\"message\":\"b\"}", NULL,
-                           &f),
+    assert_int_equal(parse("{\"statusdesc\":null,\"message\":\"b\"}", NULL, &f),
                      PAYQ_OK);
     assert_string_equal(f.status_desc, "b");
     assert_int_equal(parse("message=b&statusdesc=a", FORM, &f), PAYQ_OK);
@@ -476,11 +473,9 @@ static void callback_parse_deep_nesting(void **state)
     assert_non_null(body);
     memset(body, '[', DEPTH);
     memset(body + DEPTH, ']', DEPTH);
-    assert_int_equal(callback_parse(body, 2 * DEPTH, NULL, &f),
-                     PAYQ_ERR_DATA);
+    assert_int_equal(callback_parse(body, 2 * DEPTH, NULL, &f), PAYQ_ERR_DATA);
     memset(body, '{', 2 * DEPTH);
-    assert_int_equal(callback_parse(body, 2 * DEPTH, JSON, &f),
-                     PAYQ_ERR_DATA);
+    assert_int_equal(callback_parse(body, 2 * DEPTH, JSON, &f), PAYQ_ERR_DATA);
     free(body);
 }
 
@@ -507,9 +502,8 @@ static void callback_parse_size_cap(void **state)
 /* Exact-size heap copies: AddressSanitizer sees any read past len. */
 static void callback_parse_reads_only_len(void **state)
 {
-    static const char *const bodies[] = { pay_callback, pay_form,
-                                          "status=%4", "{\"status\":\"P",
-                                          "amount=15" };
+    static const char *const bodies[] = { pay_callback, pay_form, "status=%4",
+                                          "{\"status\":\"P", "amount=15" };
     struct callback_fields f;
     char *copy;
     size_t len;
@@ -530,9 +524,8 @@ static void callback_parse_reads_only_len(void **state)
     assert_int_equal(callback_parse("status=Failed&status=x", 13, FORM, &f),
                      PAYQ_OK);
     assert_string_equal(f.status, "Failed");
-    assert_int_equal(callback_parse("{\"status\":\"Failed\"}junk", 19, NULL,
-                                    &f),
-                     PAYQ_OK);
+    assert_int_equal(
+        callback_parse("{\"status\":\"Failed\"}junk", 19, NULL, &f), PAYQ_OK);
 }
 
 static void callback_parse_failure_empties_out(void **state)

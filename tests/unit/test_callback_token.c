@@ -38,19 +38,17 @@ static void token_pay_known_answer(void **state)
     char token[CALLBACK_TOKEN_LEN + 1];
 
     (void)state;
-    assert_int_equal(callback_token_pay(SECRET, "TXN98765432", token),
-                     PAYQ_OK);
+    assert_int_equal(callback_token_pay(SECRET, "TXN98765432", token), PAYQ_OK);
     assert_string_equal(token, PAY_TOKEN);
     assert_int_equal(strlen(token), CALLBACK_TOKEN_LEN);
-    assert_int_equal(callback_token_pay(SECRET, "TXN98765433", token),
-                     PAYQ_OK);
+    assert_int_equal(callback_token_pay(SECRET, "TXN98765433", token), PAYQ_OK);
     assert_string_equal(token, PAY_TOKEN_NEXT);
 }
 
 static void token_pay_differs_per_id_and_secret(void **state)
 {
-    static const char *const ids[] = { "TXN1", "TXN2", "txn1", "TXN10",
-                                       "prod:42", "prod:43" };
+    static const char *const ids[] = { "TXN1",  "TXN2",    "txn1",
+                                       "TXN10", "prod:42", "prod:43" };
     char tokens[COUNT(ids)][CALLBACK_TOKEN_LEN + 1];
     char other[CALLBACK_TOKEN_LEN + 1];
     size_t i;
@@ -181,13 +179,13 @@ static void url_pay_and_deposit(void **state)
 
     (void)state;
     for (i = 0; i < COUNT(cases); i++) {
-        assert_int_equal(callback_url_pay(cases[i].base, SECRET,
-                                          "TXN98765432", url, sizeof(url)),
+        assert_int_equal(callback_url_pay(cases[i].base, SECRET, "TXN98765432",
+                                          url, sizeof(url)),
                          PAYQ_OK);
         assert_string_equal(url, cases[i].pay);
-        assert_int_equal(callback_url_deposit(cases[i].base, SECRET, url,
-                                              sizeof(url)),
-                         PAYQ_OK);
+        assert_int_equal(
+            callback_url_deposit(cases[i].base, SECRET, url, sizeof(url)),
+            PAYQ_OK);
         assert_string_equal(url, cases[i].deposit);
     }
 }

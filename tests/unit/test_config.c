@@ -16,8 +16,8 @@
 #include "core/mem.h"
 
 static const char *const ENV_VARS[] = {
-    "DATABASE_URL", "PAYQ_LOG_LEVEL", "PAYQ_USERNAME", "PAYQ_PASSWORD",
-    "PAYQ_KEY",
+    "DATABASE_URL",  "PAYQ_LOG_LEVEL", "PAYQ_USERNAME",
+    "PAYQ_PASSWORD", "PAYQ_KEY",
 };
 
 static int clean_env(void **state)
@@ -168,8 +168,8 @@ static void config_credentials_file_beats_env(void **state)
 /* Every mode that lets group or others in is refused. */
 static void config_credentials_loose_mode_refused(void **state)
 {
-    static const mode_t modes[] = { 0640, 0604, 0644, 0660, 0620, 0602,
-                                    0610, 0601, 0777 };
+    static const mode_t modes[] = { 0640, 0604, 0644, 0660, 0620,
+                                    0602, 0610, 0601, 0777 };
     struct config_credentials creds = { NULL, NULL, NULL };
     size_t i;
 
@@ -197,11 +197,11 @@ static void config_credentials_loose_mode_refused(void **state)
 static void config_credentials_bad_files_refused(void **state)
 {
     static const char *const bodies[] = {
-        "username=u\npassword=p\n",            /* key missing */
-        "username=u\npassword=p\nkey=\n",      /* key empty */
+        "username=u\npassword=p\n",                 /* key missing */
+        "username=u\npassword=p\nkey=\n",           /* key empty */
         "username=u\npassword=p\nkey=k\ntoken=t\n", /* unknown name */
-        "username=u\npassword p\nkey=k\n",     /* not name=value */
-        "",                                    /* empty */
+        "username=u\npassword p\nkey=k\n",          /* not name=value */
+        "",                                         /* empty */
     };
     struct config_credentials creds = { NULL, NULL, NULL };
     size_t i;
@@ -218,8 +218,7 @@ static void config_credentials_bad_files_refused(void **state)
     }
     assert_int_equal(config_read_credentials(&creds, "/nonexistent/creds"),
                      PAYQ_ERR_CONFIG);
-    assert_int_equal(config_read_credentials(&creds, "/tmp"),
-                     PAYQ_ERR_CONFIG);
+    assert_int_equal(config_read_credentials(&creds, "/tmp"), PAYQ_ERR_CONFIG);
 }
 
 static void config_credentials_size_and_nul_limits(void **state)

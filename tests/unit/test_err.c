@@ -32,8 +32,7 @@ static void err_exit_codes_follow_sysexits(void **state)
 
     (void)state;
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        assert_int_equal(payq_err_exit_code(cases[i].err),
-                         cases[i].exit_code);
+        assert_int_equal(payq_err_exit_code(cases[i].err), cases[i].exit_code);
 }
 
 static void err_every_code_has_text(void **state)
@@ -44,7 +43,7 @@ static void err_every_code_has_text(void **state)
     for (e = PAYQ_OK; e <= PAYQ_ERR_INTERRUPTED; e++)
         assert_string_not_equal(payq_err_str((enum payq_err)e),
                                 "unknown error");
-    assert_string_equal(payq_err_str((enum payq_err)-1), "unknown error");
+    assert_string_equal(payq_err_str((enum payq_err) - 1), "unknown error");
 }
 
 int main(void)

@@ -57,8 +57,7 @@ static void check_problem(size_t row, const char *input, const char *got,
     if (got == want || (got != NULL && want != NULL && strcmp(got, want) == 0))
         return;
     print_error("row %zu \"%s\": got \"%s\", want \"%s\"\n", row, input,
-                got != NULL ? got : "(valid)",
-                want != NULL ? want : "(valid)");
+                got != NULL ? got : "(valid)", want != NULL ? want : "(valid)");
     fail();
 }
 
@@ -176,8 +175,8 @@ static void run_amount_rows(const struct amount_row *rows, size_t n)
 
     for (i = 0; i < n; i++) {
         long long value = -1;
-        const char *got = ingest_amount_parse(rows[i].in, rows[i].min,
-                                              rows[i].max, &value);
+        const char *got =
+            ingest_amount_parse(rows[i].in, rows[i].min, rows[i].max, &value);
 
         check_problem(i, rows[i].in, got, rows[i].problem);
         assert_int_equal(value, rows[i].value);
@@ -309,15 +308,13 @@ static void fields_amount_never_overflows(void **state)
 {
     static const struct amount_row rows[] = {
         { "999999999999999999", 1, LLONG_MAX, NULL, 999999999999999999LL },
-        { "999,999,999,999,999,999", 1, LLONG_MAX, NULL,
-          999999999999999999LL },
+        { "999,999,999,999,999,999", 1, LLONG_MAX, NULL, 999999999999999999LL },
         { "1000000000000000000", 1, LLONG_MAX, TOO_LARGE, 0 },
         { "1,000,000,000,000,000,000", 1, LLONG_MAX, TOO_LARGE, 0 },
         { "9223372036854775807", 1, LLONG_MAX, TOO_LARGE, 0 },
         { "9223372036854775808", 1, LLONG_MAX, TOO_LARGE, 0 },
         { "18446744073709551616", 1, LLONG_MAX, TOO_LARGE, 0 },
-        { "99999999999999999999999999999999", 1, LLONG_MAX, TOO_LARGE,
-          0 },
+        { "99999999999999999999999999999999", 1, LLONG_MAX, TOO_LARGE, 0 },
         { "00000000000000000000000001500", DMIN, DMAX, NULL, 1500 },
         { "999999999999999999", DMIN, DMAX, ABOVE_MAX, 0 },
         { "-99999999999999999999", DMIN, DMAX, NEGATIVE, 0 },
@@ -361,8 +358,7 @@ static void fields_charge_is_zero_or_an_amount(void **state)
     (void)state;
     for (i = 0; i < ROWS(rows); i++) {
         long long value = -1;
-        const char *got = ingest_charge_parse(rows[i].in, rows[i].max,
-                                              &value);
+        const char *got = ingest_charge_parse(rows[i].in, rows[i].max, &value);
 
         check_problem(i, rows[i].in, got, rows[i].problem);
         assert_int_equal(value, rows[i].value);
@@ -495,9 +491,15 @@ static void fields_text_check_refuses_bad_bytes(void **state)
         { B("\xc3"), NOT_UTF8 },
         { B("a\xe2\x82"), NOT_UTF8 },
         { B("\xf0\x9f\x98"), NOT_UTF8 },
-        { B("\xc3" "a"), NOT_UTF8 },
-        { B("\xe2\x82" "a"), NOT_UTF8 },
-        { B("\xf0\x9f" "ab"), NOT_UTF8 },
+        { B("\xc3"
+            "a"),
+          NOT_UTF8 },
+        { B("\xe2\x82"
+            "a"),
+          NOT_UTF8 },
+        { B("\xf0\x9f"
+            "ab"),
+          NOT_UTF8 },
         /* Latin-1, the usual culprit. */
         { B("caf\xe9"), NOT_UTF8 },
     };

@@ -16,9 +16,9 @@ static void job_state_names_round_trip(void **state)
     for (s = 0; s < JOB_STATE_COUNT; s++) {
         enum job_state parsed;
 
-        assert_int_equal(job_state_parse(job_state_name((enum job_state)s),
-                                         &parsed),
-                         PAYQ_OK);
+        assert_int_equal(
+            job_state_parse(job_state_name((enum job_state)s), &parsed),
+            PAYQ_OK);
         assert_int_equal(parsed, s);
     }
 }

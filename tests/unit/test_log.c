@@ -192,8 +192,8 @@ static void log_journal_stream_gets_priorities(void **state)
     char stream[64];
 
     assert_int_equal(fstat(cap->fd, &st), 0);
-    snprintf(stream, sizeof(stream), "%llu:%llu",
-             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
     setenv("JOURNAL_STREAM", stream, 1);
     log_init(cap->fd, LOG_LEVEL_DEBUG);
     log_info("to journal");
@@ -231,8 +231,7 @@ static void log_level_parse_table(void **state)
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         enum log_level level = LOG_LEVEL_INFO;
 
-        assert_int_equal(log_level_parse(cases[i].text, &level),
-                         cases[i].err);
+        assert_int_equal(log_level_parse(cases[i].text, &level), cases[i].err);
         assert_int_equal(level, cases[i].level);
     }
 }

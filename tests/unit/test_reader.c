@@ -83,8 +83,7 @@ static void check_row_shape(const struct ingest_row *row)
 
 /* "LINE [field][field] !problem@index {raw} @offset" */
 static void dump_row(const struct ingest_reader *r,
-                     const struct ingest_row *row, int flags,
-                     struct buf *out)
+                     const struct ingest_row *row, int flags, struct buf *out)
 {
     size_t i;
 
@@ -96,17 +95,17 @@ static void dump_row(const struct ingest_reader *r,
         put(out, "]");
     }
     if (row->problem != NULL)
-        assert_int_equal(buf_appendf(out, " !%s@%zu", row->problem,
-                                     row->problem_field),
-                         PAYQ_OK);
+        assert_int_equal(
+            buf_appendf(out, " !%s@%zu", row->problem, row->problem_field),
+            PAYQ_OK);
     if (flags & DUMP_RAW) {
         put(out, " {");
         put_escaped(out, row->raw, row->raw_len);
         put(out, "}");
     }
     if (flags & DUMP_OFFSET)
-        assert_int_equal(
-            buf_appendf(out, " @%llu", ingest_reader_offset(r)), PAYQ_OK);
+        assert_int_equal(buf_appendf(out, " @%llu", ingest_reader_offset(r)),
+                         PAYQ_OK);
     put(out, "\n");
 }
 
@@ -158,8 +157,7 @@ static void dump_mem(const char *data, size_t len, char delim, int flags,
 {
     struct ingest_reader *r;
 
-    assert_int_equal(ingest_reader_create_mem(data, len, delim, &r),
-                     PAYQ_OK);
+    assert_int_equal(ingest_reader_create_mem(data, len, delim, &r), PAYQ_OK);
     dump_rows(r, flags, out);
     ingest_reader_destroy(r);
 }
@@ -223,8 +221,7 @@ static void dump_pipe(const char *data, size_t len, char delim, int flags,
 static void expect_text(const char *name, const char *got, const char *want)
 {
     if (strcmp(got, want) != 0)
-        fail_msg("case \"%s\":\n--- got:\n%s--- want:\n%s", name, got,
-                 want);
+        fail_msg("case \"%s\":\n--- got:\n%s--- want:\n%s", name, got, want);
 }
 
 /* Runs one input through the memory and the fd reader. */
@@ -258,8 +255,7 @@ struct dump_case {
     const char *want;
 };
 
-static void run_dump_cases(const struct dump_case *cases, size_t n,
-                           int flags)
+static void run_dump_cases(const struct dump_case *cases, size_t n, int flags)
 {
     size_t i;
 
@@ -295,8 +291,8 @@ static void reader_rows_table(void **state)
           "1 [a][b]\n2 [one\\r\\ntwo][z]\n4 [3][4]\n" },
         { "quoted blank lines", "a,b\n\"x\n\n\ny\",z\nq,r\n", 0, 0,
           "1 [a][b]\n2 [x\\n\\n\\ny][z]\n6 [q][r]\n" },
-        { "quoted newline in second field", "a,b\n1,\"x\ny\"\n2,3\n", 0,
-          0, "1 [a][b]\n2 [1][x\\ny]\n4 [2][3]\n" },
+        { "quoted newline in second field", "a,b\n1,\"x\ny\"\n2,3\n", 0, 0,
+          "1 [a][b]\n2 [1][x\\ny]\n4 [2][3]\n" },
         { "quoted empty and spaces", "a,b\n\"\",\" y \"\n", 0, 0,
           "1 [a][b]\n2 [][ y ]\n" },
         { "unquoted spaces trimmed", "a,b\n  x  , y\t\n", 0, 0,
@@ -311,8 +307,10 @@ static void reader_rows_table(void **state)
           "1 [a][b]\n2 [\\xef\\xbb\\xbfx][y]\n" },
         { "semicolon detected", "name;amount\nx;1,5\n", 0, 0,
           "1 [name][amount]\n2 [x][1,5]\n" },
-        { "semicolon after BOM", "\xef\xbb\xbf" "a;b\n1;2\n", 0, 0,
-          "1 [a][b]\n2 [1][2]\n" },
+        { "semicolon after BOM",
+          "\xef\xbb\xbf"
+          "a;b\n1;2\n",
+          0, 0, "1 [a][b]\n2 [1][2]\n" },
         { "tie goes to comma", "a;b,c\n1;2,3\n", 0, 0,
           "1 [a;b][c]\n2 [1;2][3]\n" },
         { "quoted commas not counted", "\"a,b,c\";d;e\n1;2;3\n", 0, 0,
@@ -327,13 +325,12 @@ static void reader_rows_table(void **state)
           "1 [a,b][c]\n2 [1,5][2]\n" },
         { "blank lines skipped", "a,b\n\n1,2\n   \n\t\n3,4\n\n", 0, 0,
           "1 [a][b]\n3 [1][2]\n6 [3][4]\n" },
-        { "blank CRLF lines skipped", "a,b\r\n\r\n1,2\r\n \r\n3,4\r\n", 0,
-          0, "1 [a][b]\n3 [1][2]\n5 [3][4]\n" },
+        { "blank CRLF lines skipped", "a,b\r\n\r\n1,2\r\n \r\n3,4\r\n", 0, 0,
+          "1 [a][b]\n3 [1][2]\n5 [3][4]\n" },
         { "empty rows skipped",
           "a,b,c\n1,2,3\n,,\n , ,\n\"\",\" \",\"\t\"\n4,5,6\n,,,,\n", 0, 0,
           "1 [a][b][c]\n2 [1][2][3]\n6 [4][5][6]\n" },
-        { "blank header kept", ",,\n1,2,3\n", 0, 0,
-          "1 [][][]\n2 [1][2][3]\n" },
+        { "blank header kept", ",,\n1,2,3\n", 0, 0, "1 [][][]\n2 [1][2][3]\n" },
         { "header after blank lines", "\n\n  \na,b\n1,2\n", 0, 0,
           "4 [a][b]\n5 [1][2]\n" },
         { "bare CR ends rows", "a,b\r1,2\r3,4\r", 0, 0,
@@ -386,8 +383,7 @@ static void reader_raw_table(void **state)
 {
     static const struct dump_case cases[] = {
         { "LF", "a,b\n1,2\n", 0, 0, "1 [a][b] {a,b}\n2 [1][2] {1,2}\n" },
-        { "CRLF", "a,b\r\n1,2\r\n", 0, 0,
-          "1 [a][b] {a,b}\n2 [1][2] {1,2}\n" },
+        { "CRLF", "a,b\r\n1,2\r\n", 0, 0, "1 [a][b] {a,b}\n2 [1][2] {1,2}\n" },
         { "no final newline", "a\nb", 0, 0, "1 [a] {a}\n2 [b] {b}\n" },
         { "spaces kept", "a,b\n  1 , 2  \n", 0, 0,
           "1 [a][b] {a,b}\n2 [1][2] {  1 , 2  }\n" },
@@ -415,10 +411,10 @@ static void reader_offset_table(void **state)
 {
     static const struct dump_case cases[] = {
         { "BOM, CRLF, blank, no final newline",
-          "\xef\xbb\xbf" "a,b\r\n1,2\n\n3,4", 0, 0,
-          "1 [a][b] @7\n2 [1][2] @12\n4 [3][4] @16\n" },
-        { "quoted newline", "h\n\"a\nb\"\n", 0, 0,
-          "1 [h] @2\n2 [a\\nb] @8\n" },
+          "\xef\xbb\xbf"
+          "a,b\r\n1,2\n\n3,4",
+          0, 0, "1 [a][b] @7\n2 [1][2] @12\n4 [3][4] @16\n" },
+        { "quoted newline", "h\n\"a\nb\"\n", 0, 0, "1 [h] @2\n2 [a\\nb] @8\n" },
     };
 
     (void)state;
@@ -433,26 +429,26 @@ static void reader_utf8_table(void **state)
     } cases[] = {
         { "plain", true },
         { "caf\xc3\xa9", true },
-        { "\xe2\x82\xac", true },             /* euro sign */
-        { "\xf0\x9f\x98\x80", true },         /* emoji */
-        { "\xed\x9f\xbf", true },             /* U+D7FF, below surrogates */
-        { "\xee\x80\x80", true },             /* U+E000, above them */
-        { "\xf4\x8f\xbf\xbf", true },         /* U+10FFFF */
-        { "\xef\xbb\xbf", true },             /* U+FEFF inside a field */
-        { "\xc0\x80", false },                /* overlong NUL */
-        { "\xc1\xbf", false },                /* overlong 2-byte */
-        { "\xe0\x80\xaf", false },            /* overlong 3-byte */
-        { "\xf0\x8f\xbf\xbf", false },        /* overlong 4-byte */
-        { "\xed\xa0\x80", false },            /* surrogate D800 */
-        { "\xed\xbf\xbf", false },            /* surrogate DFFF */
-        { "\xf4\x90\x80\x80", false },        /* U+110000 */
-        { "\xf5\x80\x80\x80", false },        /* lead past F4 */
+        { "\xe2\x82\xac", true },      /* euro sign */
+        { "\xf0\x9f\x98\x80", true },  /* emoji */
+        { "\xed\x9f\xbf", true },      /* U+D7FF, below surrogates */
+        { "\xee\x80\x80", true },      /* U+E000, above them */
+        { "\xf4\x8f\xbf\xbf", true },  /* U+10FFFF */
+        { "\xef\xbb\xbf", true },      /* U+FEFF inside a field */
+        { "\xc0\x80", false },         /* overlong NUL */
+        { "\xc1\xbf", false },         /* overlong 2-byte */
+        { "\xe0\x80\xaf", false },     /* overlong 3-byte */
+        { "\xf0\x8f\xbf\xbf", false }, /* overlong 4-byte */
+        { "\xed\xa0\x80", false },     /* surrogate D800 */
+        { "\xed\xbf\xbf", false },     /* surrogate DFFF */
+        { "\xf4\x90\x80\x80", false }, /* U+110000 */
+        { "\xf5\x80\x80\x80", false }, /* lead past F4 */
         { "\xff", false },
-        { "\x80", false },                    /* lone continuation */
+        { "\x80", false }, /* lone continuation */
         { "x\xbfy", false },
-        { "\xe2\x28\xa1", false },            /* bad continuation */
+        { "\xe2\x28\xa1", false }, /* bad continuation */
         { "\xc3(", false },
-        { "x\xe2\x82", false },               /* truncated at the end */
+        { "x\xe2\x82", false }, /* truncated at the end */
         { "\xf0\x9f\x98", false },
         { "\xc3", false },
     };
@@ -551,8 +547,8 @@ static void reader_field_length_table(void **state)
             if (strcmp(buf_str(&out), buf_str(&want)) != 0)
                 fail_msg("len %zu quoted %d newline %d reader %d: got "
                          "%.200s",
-                         cases[i].len, cases[i].quoted, cases[i].newline,
-                         kind, buf_str(&out));
+                         cases[i].len, cases[i].quoted, cases[i].newline, kind,
+                         buf_str(&out));
         }
         buf_cleanup(&in);
         buf_cleanup(&out);
@@ -605,15 +601,15 @@ static void reader_long_field_row_ends_where_libcsv_ends_it(void **state)
         { "", false, ",b,c\n" },
         { "", true, ",b,c\n" },
         { "a,", false, ",c\r\n" },
-        { "a,", true, "\"\"x\",c\n" },        /* an escaped quote */
-        { "a,", true, "\nmore\",c\n" },       /* a line break inside */
-        { "", false, ",\"b\nb\",c\n" },       /* a later quoted newline */
-        { "a,", true, " ,c\n" },              /* spaces after the quote */
-        { "a,", true, " \"x\ny\",c\n" },      /* a stray quote after them */
-        { "a,", true, "x\",c\n" },            /* text after the quote */
-        { "a,b,", false, "\r" },              /* a bare CR ends the row */
-        { "a,b,", true, "\n" },               /* and so does LF */
-        { "a,b,", false, "" },                /* the end of the input */
+        { "a,", true, "\"\"x\",c\n" },   /* an escaped quote */
+        { "a,", true, "\nmore\",c\n" },  /* a line break inside */
+        { "", false, ",\"b\nb\",c\n" },  /* a later quoted newline */
+        { "a,", true, " ,c\n" },         /* spaces after the quote */
+        { "a,", true, " \"x\ny\",c\n" }, /* a stray quote after them */
+        { "a,", true, "x\",c\n" },       /* text after the quote */
+        { "a,b,", false, "\r" },         /* a bare CR ends the row */
+        { "a,b,", true, "\n" },          /* and so does LF */
+        { "a,b,", false, "" },           /* the end of the input */
         { "a,b,", true, "" },
     };
     size_t i;
@@ -643,8 +639,8 @@ static void reader_long_field_row_ends_where_libcsv_ends_it(void **state)
         if (strstr(buf_str(&out[0]), " !field longer than 1024 bytes@") ==
                 NULL ||
             strcmp(tail[0], tail[1]) != 0)
-            fail_msg("case %zu: long:\n%s--- short:\n%s", i,
-                     buf_str(&out[0]), buf_str(&out[1]));
+            fail_msg("case %zu: long:\n%s--- short:\n%s", i, buf_str(&out[0]),
+                     buf_str(&out[1]));
         buf_reset(&out[0]);
         dump_pipe(in[0].data, in[0].len, 0, DUMP_PLAIN, &out[0]);
         tail[0] = strchr(strchr(buf_str(&out[0]), '\n') + 1, '\n');
@@ -696,8 +692,8 @@ static void reader_column_limit_table(void **state)
         assert_int_equal(ingest_reader_create_mem(in.data, in.len, 0, &r),
                          PAYQ_OK);
         assert_int_equal(ingest_reader_next(r, &row), PAYQ_OK);
-        assert_int_equal(row.nfields, cases[i].header > 256 ? 256
-                                                             : cases[i].header);
+        assert_int_equal(row.nfields,
+                         cases[i].header > 256 ? 256 : cases[i].header);
         assert_int_equal(ingest_reader_next(r, &row), PAYQ_OK);
         check_row_shape(&row);
         assert_int_equal(row.nfields, 256);
@@ -734,8 +730,7 @@ static void reader_raw_is_capped(void **state)
     }
     put(&in, "\nlast");
     put_fields(&in, 99);
-    assert_int_equal(ingest_reader_create_mem(in.data, in.len, 0, &r),
-                     PAYQ_OK);
+    assert_int_equal(ingest_reader_create_mem(in.data, in.len, 0, &r), PAYQ_OK);
     assert_int_equal(ingest_reader_next(r, &row), PAYQ_OK);
     assert_int_equal(ingest_reader_next(r, &row), PAYQ_OK);
     assert_null(row.problem);
@@ -766,8 +761,7 @@ static void reader_rejects_bad_arguments(void **state)
     assert_null(r);
     assert_int_equal(ingest_reader_create_fd(-1, 0, &r), PAYQ_ERR_USAGE);
     assert_null(r);
-    assert_int_equal(ingest_reader_create_mem(NULL, 3, 0, &r),
-                     PAYQ_ERR_USAGE);
+    assert_int_equal(ingest_reader_create_mem(NULL, 3, 0, &r), PAYQ_ERR_USAGE);
     assert_null(r);
     assert_int_equal(ingest_reader_create_mem(NULL, 0, 0, &r), PAYQ_OK);
     assert_int_equal(ingest_reader_next(r, &row), PAYQ_ERR_NOT_FOUND);
@@ -800,12 +794,9 @@ static void reader_delimiter_is_reported(void **state)
         char before;
         char after;
     } cases[] = {
-        { "a;b\n", 0, 0, ';' },
-        { "a,b\n", 0, 0, ',' },
-        { "a\n", 0, 0, ',' },
-        { "", 0, 0, ',' },
-        { "a;b\n", ',', ',', ',' },
-        { "a,b\n", ';', ';', ';' },
+        { "a;b\n", 0, 0, ';' },     { "a,b\n", 0, 0, ',' },
+        { "a\n", 0, 0, ',' },       { "", 0, 0, ',' },
+        { "a;b\n", ',', ',', ',' }, { "a,b\n", ';', ';', ';' },
     };
     size_t i;
 
@@ -851,14 +842,13 @@ static void put_random_field(struct buf *b)
         put(b, "\"");
         while (n-- > 0) {
             static const char *const quoted[] = { "q", "\"\"", "\n", "\r\n",
-                                                  ",", ";", "  " };
+                                                  ",", ";",    "  " };
 
             put(b, quoted[rng(ARRAY_LEN(quoted))]);
         }
         put(b, "\"");
     } else if (kind == 4) {
-        assert_int_equal(buf_append_byte(b, rng(2) ? '\xff' : '\0'),
-                         PAYQ_OK);
+        assert_int_equal(buf_append_byte(b, rng(2) ? '\xff' : '\0'), PAYQ_OK);
     } else {
         while (n-- > 0)
             put(b, pieces[rng(ARRAY_LEN(pieces))]);
@@ -913,8 +903,8 @@ static void pad_to(struct buf *b, size_t target)
     put(b, "\n");
 }
 
-static void expect_readers_agree(const char *name, const char *data,
-                                 size_t len, char delim, bool pipe_too)
+static void expect_readers_agree(const char *name, const char *data, size_t len,
+                                 char delim, bool pipe_too)
 {
     struct buf mem;
     struct buf other;
@@ -942,8 +932,8 @@ static void reader_random_inputs_agree_across_chunks(void **state)
         char delim;
         char given;
     } cases[] = {
-        { 1, ',', 0 }, { 2, ';', 0 }, { 3, ',', ',' }, { 4, ';', ';' },
-        { 5, ',', 0 }, { 6, ',', 0 },
+        { 1, ',', 0 },   { 2, ';', 0 }, { 3, ',', ',' },
+        { 4, ';', ';' }, { 5, ',', 0 }, { 6, ',', 0 },
     };
     size_t i;
 
@@ -955,8 +945,7 @@ static void reader_random_inputs_agree_across_chunks(void **state)
         buf_init(&in, 1024 * 1024);
         make_random_csv(&in, cases[i].seed, cases[i].delim, 3 * CHUNK + 77);
         snprintf(name, sizeof(name), "seed %lu", cases[i].seed);
-        expect_readers_agree(name, in.data, in.len, cases[i].given,
-                             i < 2);
+        expect_readers_agree(name, in.data, in.len, cases[i].given, i < 2);
         buf_cleanup(&in);
     }
 }
@@ -973,8 +962,7 @@ static void reader_chunk_boundary_table(void **state)
         { "CR LF split", 2, "x\r\nnext\n", "5 [next]" },
         { "CR LF split, bare CR", 2, "x\r\rnext\n", "6 [next]" },
         { "LF first in chunk", 1, "x\nnext\n", "5 [next]" },
-        { "quote first in chunk", 0, "\"a\"\"b\",next\n",
-          "4 [a\"b][next]" },
+        { "quote first in chunk", 0, "\"a\"\"b\",next\n", "4 [a\"b][next]" },
         { "doubled quote split", 3, "\"a\"\"b\",c\n", "4 [a\"b][c]" },
         { "quoted CRLF split", 3, "\"a\r\nb\",c\n", "4 [a\\r\\nb][c]" },
         { "UTF-8 split", 1, "\xc3\xa9,c\n", "4 [\\xc3\\xa9][c]" },
@@ -1011,8 +999,7 @@ static void reader_header_split_by_reads(void **state)
     (void)state;
     buf_init(&out, DUMP_MAX);
     dump_pipe(input, sizeof(input) - 1, 0, DUMP_PLAIN, &out);
-    expect_text("pipe header", buf_str(&out),
-                "1 [x,y][a][b]\n2 [1][2][3]\n");
+    expect_text("pipe header", buf_str(&out), "1 [x,y][a][b]\n2 [1][2][3]\n");
     buf_cleanup(&out);
 }
 
@@ -1026,8 +1013,8 @@ static void make_big_csv(struct buf *b)
 
     put(b, "phone,amount,reference\r\n");
     for (i = 0; i < BIG_ROWS; i++)
-        assert_int_equal(buf_appendf(b, "25078%07d,%d,\"fees, term %d\"\r\n",
-                                     i, 100 + i % 9000, i % 3 + 1),
+        assert_int_equal(buf_appendf(b, "25078%07d,%d,\"fees, term %d\"\r\n", i,
+                                     100 + i % 9000, i % 3 + 1),
                          PAYQ_OK);
 }
 
@@ -1067,8 +1054,7 @@ static void reader_memory_is_stable(void **state)
     make_big_csv(&in);
 
     before = mem_live_count();
-    assert_int_equal(ingest_reader_create_mem(in.data, in.len, 0, &r),
-                     PAYQ_OK);
+    assert_int_equal(ingest_reader_create_mem(in.data, in.len, 0, &r), PAYQ_OK);
     read_all_stable(r);
     assert_int_equal(ingest_reader_offset(r), in.len);
     ingest_reader_destroy(r);

@@ -25,10 +25,8 @@
 enum { NCOLS = 5 };
 
 static const struct report_column cols[NCOLS] = {
-    { "school", REPORT_TYPE_TEXT },
-    { "job_count", REPORT_TYPE_NUMBER },
-    { "amount", REPORT_TYPE_AMOUNT },
-    { "rate", REPORT_TYPE_NUMBER },
+    { "school", REPORT_TYPE_TEXT },    { "job_count", REPORT_TYPE_NUMBER },
+    { "amount", REPORT_TYPE_AMOUNT },  { "rate", REPORT_TYPE_NUMBER },
     { "closed", REPORT_TYPE_BOOLEAN },
 };
 
@@ -289,16 +287,13 @@ static void report_format_json_parses_back(void **state)
     row = json_array_get(root, 1);
     assert_string_equal(json_string_value(json_object_get(row, "school")),
                         "Say \"hi\"\nline 2");
-    assert_int_equal(json_integer_value(json_object_get(row, "amount")),
-                     -4500);
+    assert_int_equal(json_integer_value(json_object_get(row, "amount")), -4500);
     assert_true(json_is_null(json_object_get(row, "rate")));
     assert_true(json_is_false(json_object_get(row, "closed")));
 
     row = json_array_get(root, 2);
-    assert_string_equal(json_string_value(json_object_get(row, "school")),
-                        "");
-    assert_string_equal(json_string_value(json_object_get(row, "rate")),
-                        "NaN");
+    assert_string_equal(json_string_value(json_object_get(row, "school")), "");
+    assert_string_equal(json_string_value(json_object_get(row, "rate")), "NaN");
     assert_true(json_is_null(json_object_get(row, "closed")));
 
     row = json_array_get(root, 3);
@@ -364,16 +359,26 @@ static void report_date_parse_cases(void **state)
         const char *text;
         bool ok;
     } cases[] = {
-        { "2026-01-31", true },   { "2026-02-28", true },
-        { "2024-02-29", true },   { "2000-02-29", true },
-        { "2026-12-31", true },   { "0001-01-01", true },
-        { "2026-02-29", false },  { "1900-02-29", false },
-        { "2026-04-31", false },  { "2026-13-01", false },
-        { "2026-00-10", false },  { "2026-01-00", false },
-        { "0000-01-01", false },  { "2026-1-01", false },
-        { "2026-01-011", false }, { "2026/01/01", false },
-        { "", false },            { "yesterday", false },
-        { "2026-01-0a", false },  { " 2026-01-01", false },
+        { "2026-01-31", true },
+        { "2026-02-28", true },
+        { "2024-02-29", true },
+        { "2000-02-29", true },
+        { "2026-12-31", true },
+        { "0001-01-01", true },
+        { "2026-02-29", false },
+        { "1900-02-29", false },
+        { "2026-04-31", false },
+        { "2026-13-01", false },
+        { "2026-00-10", false },
+        { "2026-01-00", false },
+        { "0000-01-01", false },
+        { "2026-1-01", false },
+        { "2026-01-011", false },
+        { "2026/01/01", false },
+        { "", false },
+        { "yesterday", false },
+        { "2026-01-0a", false },
+        { " 2026-01-01", false },
         { "2026-01-01'; drop table jobs; --", false },
     };
     char out[REPORT_DATE_SIZE];

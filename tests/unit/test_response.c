@@ -352,11 +352,11 @@ static void response_balance_currency(void **state)
         const char *stored;
     } cases[] = {
         { "\"RWF\"", true, "RWF" },
-        { "\"rwf\"", true, "RWF" },  /* case is not worth a failure */
-        { NULL, true, "RWF" },       /* the reference: always RWF */
-        { "\"RW\"", false, "" },     /* too short */
-        { "\"R1F\"", false, "" },    /* not letters */
-        { "5", false, "" },          /* not a string */
+        { "\"rwf\"", true, "RWF" }, /* case is not worth a failure */
+        { NULL, true, "RWF" },      /* the reference: always RWF */
+        { "\"RW\"", false, "" },    /* too short */
+        { "\"R1F\"", false, "" },   /* not letters */
+        { "5", false, "" },         /* not a string */
     };
     struct upstream_response resp;
     char body[256];

@@ -32,14 +32,25 @@
 #define X200 X50 X50 X50 X50
 
 /* The staging columns of a valid row, in COPY order (see stage.h). */
-enum { C_LINE, C_KIND, C_PHONE, C_AMOUNT, C_CHARGE, C_REASON, C_NAME,
-       C_REFERENCE, C_METADATA, C_RAW, C_COUNT };
+enum {
+    C_LINE,
+    C_KIND,
+    C_PHONE,
+    C_AMOUNT,
+    C_CHARGE,
+    C_REASON,
+    C_NAME,
+    C_REFERENCE,
+    C_METADATA,
+    C_RAW,
+    C_COUNT
+};
 
 struct stage_row {
     const char *header;
     const char *row;
-    enum job_kind kind;   /* --kind */
-    const char *column;   /* the problem's column; NULL: valid */
+    enum job_kind kind; /* --kind */
+    const char *column; /* the problem's column; NULL: valid */
     const char *problem;
     /* When valid: kind, amount, charge, reason, name ("\\N": none). */
     const char *want[5];
@@ -47,83 +58,200 @@ struct stage_row {
 
 static const struct stage_row rows[] = {
     /* The kind column: either word, any case, spaces around. */
-    { MIXED, "pay,R1,0788123456,100,,,", P, NULL, NULL,
+    { MIXED,
+      "pay,R1,0788123456,100,,,",
+      P,
+      NULL,
+      NULL,
       { "pay", "100", "0", "\\N", "\\N" } },
-    { MIXED, " PAY ,R1,0788123456,100,,,", D, NULL, NULL,
+    { MIXED,
+      " PAY ,R1,0788123456,100,,,",
+      D,
+      NULL,
+      NULL,
       { "pay", "100", "0", "\\N", "\\N" } },
-    { MIXED, "Deposit,R1,0788123456,100,Refund,Ange,", P, NULL, NULL,
+    { MIXED,
+      "Deposit,R1,0788123456,100,Refund,Ange,",
+      P,
+      NULL,
+      NULL,
       { "deposit", "100", "0", "Refund", "Ange" } },
     /* Empty: --kind decides. */
-    { MIXED, ",R1,0788123456,100,,,", P, NULL, NULL,
+    { MIXED,
+      ",R1,0788123456,100,,,",
+      P,
+      NULL,
+      NULL,
       { "pay", "100", "0", "\\N", "\\N" } },
-    { MIXED, ",R1,0788123456,100,Refund,Ange,", D, NULL, NULL,
+    { MIXED,
+      ",R1,0788123456,100,Refund,Ange,",
+      D,
+      NULL,
+      NULL,
       { "deposit", "100", "0", "Refund", "Ange" } },
-    { MIXED, "payout,R1,0788123456,100,,,", P, "kind",
-      "must be pay or deposit", { NULL } },
-    { MIXED, "pay deposit,R1,0788123456,100,,,", P, "kind",
-      "must be pay or deposit", { NULL } },
-    { MIXED, "p,R1,0788123456,100,,,", P, "kind",
-      "must be pay or deposit", { NULL } },
-    { MIXED, "depositdepositdeposit,R1,0788123456,100,,,", P, "kind",
-      "must be pay or deposit", { NULL } },
+    { MIXED,
+      "payout,R1,0788123456,100,,,",
+      P,
+      "kind",
+      "must be pay or deposit",
+      { NULL } },
+    { MIXED,
+      "pay deposit,R1,0788123456,100,,,",
+      P,
+      "kind",
+      "must be pay or deposit",
+      { NULL } },
+    { MIXED,
+      "p,R1,0788123456,100,,,",
+      P,
+      "kind",
+      "must be pay or deposit",
+      { NULL } },
+    { MIXED,
+      "depositdepositdeposit,R1,0788123456,100,,,",
+      P,
+      "kind",
+      "must be pay or deposit",
+      { NULL } },
     /* A deposit row in a file without reason and name columns. */
-    { MIXED_BARE, "deposit,R1,0788123456,100", P, "-",
-      "deposit rows need reason and name columns", { NULL } },
-    { MIXED_BARE, "pay,R1,0788123456,100", P, NULL, NULL,
+    { MIXED_BARE,
+      "deposit,R1,0788123456,100",
+      P,
+      "-",
+      "deposit rows need reason and name columns",
+      { NULL } },
+    { MIXED_BARE,
+      "pay,R1,0788123456,100",
+      P,
+      NULL,
+      NULL,
       { "pay", "100", "0", "\\N", "\\N" } },
     /* Deposit checks: reason and name required, trimmed, bounded. */
-    { PAYOUT, "R1,0788123456,100,,Ange,", D, "reason", "is empty",
+    { PAYOUT, "R1,0788123456,100,,Ange,", D, "reason", "is empty", { NULL } },
+    { PAYOUT, "R1,0788123456,100,  ,Ange,", D, "reason", "is empty", { NULL } },
+    { PAYOUT, "R1,0788123456,100,Refund,,", D, "name", "is empty", { NULL } },
+    { PAYOUT,
+      "R1,0788123456,100,Refund,\" \t\",",
+      D,
+      "name",
+      "is empty",
       { NULL } },
-    { PAYOUT, "R1,0788123456,100,  ,Ange,", D, "reason", "is empty",
+    { PAYOUT,
+      "R1,0788123456,100,\"Re\x01"
+      "fund\",Ange,",
+      D,
+      "reason",
+      "contains a control character",
       { NULL } },
-    { PAYOUT, "R1,0788123456,100,Refund,,", D, "name", "is empty",
-      { NULL } },
-    { PAYOUT, "R1,0788123456,100,Refund,\" \t\",", D, "name", "is empty",
-      { NULL } },
-    { PAYOUT, "R1,0788123456,100,\"Re\x01" "fund\",Ange,", D, "reason",
-      "contains a control character", { NULL } },
-    { PAYOUT, "R1,0788123456,100,Refund," X200 ",", D, NULL, NULL,
+    { PAYOUT,
+      "R1,0788123456,100,Refund," X200 ",",
+      D,
+      NULL,
+      NULL,
       { "deposit", "100", "0", "Refund", X200 } },
-    { PAYOUT, "R1,0788123456,100,Refund," X200 "y,", D, "name",
-      "is too long", { NULL } },
-    { PAYOUT, "R1,0788123456,100,\" Refund \",\" Ange \",", D, NULL, NULL,
+    { PAYOUT,
+      "R1,0788123456,100,Refund," X200 "y,",
+      D,
+      "name",
+      "is too long",
+      { NULL } },
+    { PAYOUT,
+      "R1,0788123456,100,\" Refund \",\" Ange \",",
+      D,
+      NULL,
+      NULL,
       { "deposit", "100", "0", "Refund", "Ange" } },
-    { PAYOUT, "R1,0788123456,100,\"Re\tfund\",Ange,", D, "reason",
-      "contains a control character", { NULL } },
+    { PAYOUT,
+      "R1,0788123456,100,\"Re\tfund\",Ange,",
+      D,
+      "reason",
+      "contains a control character",
+      { NULL } },
     /* A backslash travels escaped for COPY. */
-    { PAYOUT, "R1,0788123456,100,Re\\fund,Ange,", D, NULL, NULL,
+    { PAYOUT,
+      "R1,0788123456,100,Re\\fund,Ange,",
+      D,
+      NULL,
+      NULL,
       { "deposit", "100", "0", "Re\\\\fund", "Ange" } },
     /* The withdraw charge: empty is 0, else a whole number >= 0. */
-    { PAYOUT, "R1,0788123456,100,Refund,Ange,", D, NULL, NULL,
+    { PAYOUT,
+      "R1,0788123456,100,Refund,Ange,",
+      D,
+      NULL,
+      NULL,
       { "deposit", "100", "0", "Refund", "Ange" } },
-    { PAYOUT, "R1,0788123456,100,Refund,Ange,  ", D, NULL, NULL,
+    { PAYOUT,
+      "R1,0788123456,100,Refund,Ange,  ",
+      D,
+      NULL,
+      NULL,
       { "deposit", "100", "0", "Refund", "Ange" } },
-    { PAYOUT, "R1,0788123456,100,Refund,Ange,0", D, NULL, NULL,
+    { PAYOUT,
+      "R1,0788123456,100,Refund,Ange,0",
+      D,
+      NULL,
+      NULL,
       { "deposit", "100", "0", "Refund", "Ange" } },
-    { PAYOUT, "R1,0788123456,100,Refund,Ange,\"1,500\"", D, NULL, NULL,
+    { PAYOUT,
+      "R1,0788123456,100,Refund,Ange,\"1,500\"",
+      D,
+      NULL,
+      NULL,
       { "deposit", "100", "1500", "Refund", "Ange" } },
-    { PAYOUT, "R1,0788123456,100,Refund,Ange,-1", D, "withdrawcharge",
-      "is negative", { NULL } },
-    { PAYOUT, "R1,0788123456,100,Refund,Ange,1.5", D, "withdrawcharge",
-      "has a fraction of a franc", { NULL } },
-    { PAYOUT, "R1,0788123456,100,Refund,Ange,5000001", D, "withdrawcharge",
-      "is above the maximum", { NULL } },
-    { PAYOUT, "R1,0788123456,100,Refund,Ange,5000000", D, NULL, NULL,
+    { PAYOUT,
+      "R1,0788123456,100,Refund,Ange,-1",
+      D,
+      "withdrawcharge",
+      "is negative",
+      { NULL } },
+    { PAYOUT,
+      "R1,0788123456,100,Refund,Ange,1.5",
+      D,
+      "withdrawcharge",
+      "has a fraction of a franc",
+      { NULL } },
+    { PAYOUT,
+      "R1,0788123456,100,Refund,Ange,5000001",
+      D,
+      "withdrawcharge",
+      "is above the maximum",
+      { NULL } },
+    { PAYOUT,
+      "R1,0788123456,100,Refund,Ange,5000000",
+      D,
+      NULL,
+      NULL,
       { "deposit", "100", "5000000", "Refund", "Ange" } },
     /* A pay row carries no charge, whatever the column holds. */
-    { MIXED, "pay,R1,0788123456,100,,,250", P, NULL, NULL,
+    { MIXED,
+      "pay,R1,0788123456,100,,,250",
+      P,
+      NULL,
+      NULL,
       { "pay", "100", "0", "\\N", "\\N" } },
     /* Order of checks: kind, reference, phone, amount, then deposit. */
-    { MIXED, "bad,,bad,bad,,,", P, "kind", "must be pay or deposit",
-      { NULL } },
+    { MIXED, "bad,,bad,bad,,,", P, "kind", "must be pay or deposit", { NULL } },
     { MIXED, "pay,,bad,bad,,,", P, "reference", "is empty", { NULL } },
-    { MIXED, "pay,R1,bad,bad,,,", P, "phone", "is not a phone number",
+    { MIXED,
+      "pay,R1,bad,bad,,,",
+      P,
+      "phone",
+      "is not a phone number",
       { NULL } },
-    { MIXED, "deposit,R1,0788123456,bad,,,", P, "amount",
-      "is not a whole number of francs", { NULL } },
+    { MIXED,
+      "deposit,R1,0788123456,bad,,,",
+      P,
+      "amount",
+      "is not a whole number of francs",
+      { NULL } },
     /* The reader's own problem comes first. */
-    { MIXED, "pay,R1,0788123456,100,,", P, "-",
-      "has 6 fields, the header has 7", { NULL } },
+    { MIXED,
+      "pay,R1,0788123456,100,,",
+      P,
+      "-",
+      "has 6 fields, the header has 7",
+      { NULL } },
 };
 
 /* Splits a COPY line into its C_COUNT columns (in place). */
@@ -156,8 +284,7 @@ static void copy_unescape(char *s)
         }
         s++;
         assert_true(*s != '\0');
-        *out++ = *s == 't' ? '\t' : *s == 'n' ? '\n' : *s == 'r' ? '\r'
-                                                              : *s;
+        *out++ = *s == 't' ? '\t' : *s == 'n' ? '\n' : *s == 'r' ? '\r' : *s;
     }
     *out = '\0';
 }
@@ -175,7 +302,9 @@ static enum payq_err stage_text(const char *text, enum job_kind kind,
 {
     struct ingest_problem p;
     struct ingest_stage_opts opts = {
-        .default_kind = kind, .min_amount = 1, .max_amount = 5000000,
+        .default_kind = kind,
+        .min_amount = 1,
+        .max_amount = 5000000,
         .keep_raw = keep_raw,
     };
     struct ingest_reader *r = NULL;
@@ -229,8 +358,8 @@ static void check_row(size_t i, const struct stage_row *want)
         assert_string_equal(col[C_REFERENCE], "R1");
         assert_string_equal(col[C_RAW], "\\N");
         for (c = 0; c < 5; c++) {
-            static const int which[5] = { C_KIND, C_AMOUNT, C_CHARGE,
-                                          C_REASON, C_NAME };
+            static const int which[5] = { C_KIND, C_AMOUNT, C_CHARGE, C_REASON,
+                                          C_NAME };
 
             if (strcmp(col[which[c]], want->want[c]) != 0)
                 fail_msg("row %zu: column %d is \"%s\", want \"%s\"", i,
@@ -273,15 +402,13 @@ static void stage_metadata_is_valid_json(void **state)
     copy_unescape(col[C_METADATA]);
     meta = json_loads(col[C_METADATA], JSON_REJECT_DUPLICATES, &jerr);
     if (meta == NULL)
-        fail_msg("metadata is not JSON (%s): %s", jerr.text,
-                 col[C_METADATA]);
+        fail_msg("metadata is not JSON (%s): %s", jerr.text, col[C_METADATA]);
     assert_true(json_is_object(meta));
     assert_int_equal(json_object_size(meta), 4);
     assert_string_equal(json_string_value(json_object_get(meta, "Student")),
                         "Ange");
-    assert_string_equal(
-        json_string_value(json_object_get(meta, "Sch\"ool")),
-        "Green \"Hills\"");
+    assert_string_equal(json_string_value(json_object_get(meta, "Sch\"ool")),
+                        "Green \"Hills\"");
     assert_string_equal(json_string_value(json_object_get(meta, "Note")),
                         "tab\there\nline \\\\ back\x01slash");
     assert_string_equal(
@@ -311,7 +438,9 @@ static void stage_raw_text_ends_on_a_character(void **state)
     static const char *const fields[] = { "R1", "0788123456", "100" };
     static const size_t lens[] = { 2, 10, 3 };
     struct ingest_stage_opts opts = {
-        .default_kind = P, .min_amount = 1, .max_amount = 5000000,
+        .default_kind = P,
+        .min_amount = 1,
+        .max_amount = 5000000,
         .keep_raw = true,
     };
     struct ingest_reader *r = NULL;
@@ -321,15 +450,19 @@ static void stage_raw_text_ends_on_a_character(void **state)
     size_t i;
 
     (void)state;
-    assert_int_equal(ingest_reader_create_mem("reference,phone,amount\n",
-                                              23, ',', &r),
-                     PAYQ_OK);
+    assert_int_equal(
+        ingest_reader_create_mem("reference,phone,amount\n", 23, ',', &r),
+        PAYQ_OK);
     assert_int_equal(ingest_reader_next(r, &header), PAYQ_OK);
     assert_null(ingest_columns_map(&cols, &header, P, &name));
     for (i = 0; i < ROWS(raws); i++) {
         struct ingest_row row = {
-            .line = 2, .nfields = 3, .fields = fields, .lens = lens,
-            .raw = raws[i][0], .raw_len = strlen(raws[i][0]),
+            .line = 2,
+            .nfields = 3,
+            .fields = fields,
+            .lens = lens,
+            .raw = raws[i][0],
+            .raw_len = strlen(raws[i][0]),
         };
         struct ingest_problem p;
         enum job_kind kind;
@@ -338,9 +471,9 @@ static void stage_raw_text_ends_on_a_character(void **state)
         struct buf out;
 
         buf_init(&out, 64 * 1024);
-        assert_int_equal(ingest_stage_row(&cols, &row, &opts, &out, &p,
-                                          &amount, &kind),
-                         PAYQ_OK);
+        assert_int_equal(
+            ingest_stage_row(&cols, &row, &opts, &out, &p, &amount, &kind),
+            PAYQ_OK);
         split_line(out.data, col);
         assert_string_equal(col[C_RAW], raws[i][1]);
         buf_cleanup(&out);
