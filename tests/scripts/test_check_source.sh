@@ -28,10 +28,11 @@ fail() {
 }
 
 # check FILE CONTENT EXPECT: writes CONTENT (printf %b escapes) to FILE
-# under $TMP and runs the checker on it. EXPECT is "ok", or the one
-# problem "LINE: what" it must report, and nothing else.
+# under $TMP and runs the checker on it. EXPECT is "ok", or the
+# problems "LINE: what" (one per line, \n between) it must report, and
+# nothing else.
 check() {
-    local file=$1 content=$2 expect=$3 out rc=0
+    local file=$1 content=$2 expect=$3 out want rc=0
     CASES=$((CASES + 1))
     rm -rf "${TMP:?}"/*
     mkdir -p "$TMP/$(dirname "$file")"
@@ -41,8 +42,9 @@ check() {
         [[ $rc -eq 0 && $out == "check-source: ok (1 files)" ]] ||
             fail "$file: wanted ok, got exit $rc: $out"
     else
-        [[ $rc -eq 1 && $out == "$file:$expect" ]] ||
-            fail "$file: wanted '$file:$expect', got exit $rc: $out"
+        want=$(printf '%b\n' "$expect" | sed "s|^|$file:|")
+        [[ $rc -eq 1 && $out == "$want" ]] ||
+            fail "$file: wanted '$want', got exit $rc: $out"
     fi
 }
 
@@ -52,11 +54,18 @@ check long.c "$L81\n" '1: longer than 80 characters'
 check long2.c "int a;\n$L81\n" '2: longer than 80 characters'
 check exact.c "$L80\n" ok
 check wide.c "$WIDE\n" ok
-check tab.c 'int\ta;\n' '1: tab character'
-check trail.c 'int a; \n' '1: trailing whitespace'
+# A tab in a string is left alone by clang-format, but not by us.
+check tab.c 'char t[] = "\t";\n' '1: tab character'
+check tab2.c 'int\ta;\n' '1: not as clang-format writes it\n1: tab character'
+check trail.c 'int a; \n' \
+    '1: not as clang-format writes it\n1: trailing whitespace'
+check format.c 'int a;\nint  b;\n' '2: not as clang-format writes it'
+check format2.c 'int f(void) { return 0; }\n' \
+    '1: not as clang-format writes it'
 check utf8.c 'char c = 0; /* \xff */\n' '1: invalid UTF-8'
 check strcpy.c 'strcpy(d, s);\n' '1: banned function strcpy()'
-check strcat.c 'x = strcat (d, s);\n' '1: banned function strcat()'
+check strcat.c 'x = strcat (d, s);\n' \
+    '1: banned function strcat()\n1: not as clang-format writes it'
 check sprintf.c 'sprintf(b, "%%d", 1);\n' '1: banned function sprintf()'
 check atoi.c 'n = atoi(s);\n' '1: banned function atoi()'
 check strtok.c 'p = strtok(s, ",");\n' '1: banned function strtok()'
@@ -100,10 +109,11 @@ printf -- '-- %s\n' "$F" >"$TMP/a.sql"
 rc=0
 out=$(cd "$TMP" && "$CHECK" b.c a.sql 2>"$TMP/err") || rc=$?
 want="a.sql:1: marker not in form '$T(#N): reason'
+b.c:1: not as clang-format writes it
 b.c:1: tab character
 b.c:2: longer than 80 characters"
 [[ $rc -eq 1 && $out == "$want" ]] || fail "two files: exit $rc: $out"
-grep -qx 'check-source: 3 problem(s) in 2 files' "$TMP/err" ||
+grep -qx 'check-source: 4 problem(s) in 2 files' "$TMP/err" ||
     fail "two files: count: $(cat "$TMP/err")"
 
 # A file it does not check, or none at all, is refused: not passed.
