@@ -64,7 +64,8 @@ static void write_help(FILE *out)
           "  --no-listen           poll only, no LISTEN/NOTIFY (for\n"
           "                        PgBouncer in transaction mode)\n"
           "  --poll DURATION       idle poll interval [1s]\n"
-          "  --claim N             jobs taken per claim, 1-64 [4]\n"
+          "  --claim N             most jobs one claim takes, 1-64\n"
+          "                        [64; at most 4 per request in flight]\n"
           "  --lease DURATION      how long a claim is held [120s]\n"
           "  --grace DURATION      time for requests in flight at\n"
           "                        shutdown [30s]\n"
@@ -83,7 +84,7 @@ static void write_help(FILE *out)
           "                        here (as payq callbacks does)\n"
           "  --callback-connections N\n"
           "                        database connections of the receiver\n"
-          "                        [4]\n"
+          "                        [2]\n"
           "\n"
           "Environment: PAYQ_TXN_PREFIX (transaction id prefix, so test\n"
           "and production never share ids) [payq]; PAYQ_CALLBACK_URL\n"
@@ -123,8 +124,11 @@ static bool parse_duration_ms(const char *text, long long min_ms,
     static const struct {
         const char *unit;
         long long ms;
-    } units[] = { { "", 1000 },  { "ms", 1 },     { "s", 1000 },
-                  { "m", 60000 }, { "h", 3600000 } };
+    } units[] = { { "", 1000 },
+                  { "ms", 1 },
+                  { "s", 1000 },
+                  { "m", 60000 },
+                  { "h", 3600000 } };
     char *end = NULL;
     long long v;
     size_t i;
@@ -163,8 +167,8 @@ struct work_args {
 };
 
 /* Counts and rates; false with *bad naming the flag. */
-static bool number_option(struct worker_settings *s, int opt,
-                          const char *arg, const char **bad)
+static bool number_option(struct worker_settings *s, int opt, const char *arg,
+                          const char **bad)
 {
     long long v = 0;
 
@@ -201,8 +205,8 @@ static bool number_option(struct worker_settings *s, int opt,
 }
 
 /* Durations; false with *bad naming the flag. */
-static bool duration_option(struct worker_settings *s, int opt,
-                            const char *arg, const char **bad)
+static bool duration_option(struct worker_settings *s, int opt, const char *arg,
+                            const char **bad)
 {
     long long ms = 0;
     bool ok;
@@ -225,12 +229,10 @@ static bool duration_option(struct worker_settings *s, int opt,
         return ok;
     case OPT_BACKOFF_BASE:
         *bad = "--backoff-base takes 10ms to 1h";
-        return parse_duration_ms(arg, 10, 3600000,
-                                 &s->policy.backoff_base_ms);
+        return parse_duration_ms(arg, 10, 3600000, &s->policy.backoff_base_ms);
     case OPT_BACKOFF_CAP:
         *bad = "--backoff-cap takes 10ms to 24h";
-        return parse_duration_ms(arg, 10, 86400000,
-                                 &s->policy.backoff_cap_ms);
+        return parse_duration_ms(arg, 10, 86400000, &s->policy.backoff_cap_ms);
     case OPT_CALLBACK_TIMEOUT:
         *bad = "--callback-timeout takes 1s to 30 days";
         ok = parse_duration_ms(arg, 1000, 2592000000LL, &ms);
@@ -355,8 +357,7 @@ static enum payq_err inbox_start(struct inbox_run *run,
     o.min_amount = cfg->min_amount;
     o.max_amount = cfg->max_amount;
     o.actor = cli_actor();
-    err = inbox_create(a->inbox_dir, &o, INBOX_SETTLE_S_DEFAULT,
-                       &run->box);
+    err = inbox_create(a->inbox_dir, &o, INBOX_SETTLE_S_DEFAULT, &run->box);
     if (err != PAYQ_OK)
         return err;
     run->conn = conn;
@@ -378,8 +379,8 @@ static enum payq_err check_provider(const struct config *cfg,
                                     const struct upstream_config *ucfg)
 {
     struct upstream_client *client = NULL;
-    enum payq_err err = upstream_client_create(ucfg, &cfg->credentials,
-                                               &client);
+    enum payq_err err =
+        upstream_client_create(ucfg, &cfg->credentials, &client);
 
     upstream_client_destroy(client);
     return err;
@@ -476,8 +477,8 @@ static enum payq_err work(const struct cli *cli, const struct config *cfg,
         err = worker_pool_create(cfg, &ucfg, &a->settings, &pool);
     install_signals();
     if (err == PAYQ_OK)
-        err = cli_connect_wait(cli, cfg, CLI_SCHEMA_CURRENT, &stop_level,
-                               &conn);
+        err =
+            cli_connect_wait(cli, cfg, CLI_SCHEMA_CURRENT, &stop_level, &conn);
     if (err == PAYQ_ERR_INTERRUPTED) {
         log_info("stopped while waiting for the database; nothing claimed");
         err = PAYQ_OK;
@@ -515,8 +516,7 @@ int cmd_work(struct cli *cli, int argc, char **argv)
         { "max-probes", required_argument, NULL, OPT_MAX_PROBES },
         { "backoff-base", required_argument, NULL, OPT_BACKOFF_BASE },
         { "backoff-cap", required_argument, NULL, OPT_BACKOFF_CAP },
-        { "callback-timeout", required_argument, NULL,
-          OPT_CALLBACK_TIMEOUT },
+        { "callback-timeout", required_argument, NULL, OPT_CALLBACK_TIMEOUT },
         { "inbox", required_argument, NULL, OPT_INBOX },
         { "inbox-kind", required_argument, NULL, OPT_INBOX_KIND },
         { "callbacks", required_argument, NULL, OPT_CALLBACKS },

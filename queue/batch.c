@@ -50,8 +50,7 @@ static enum payq_err approve_in_tx(PGconn *conn, const char *id,
     PQclear(res);
     if (err != PAYQ_OK || *outcome != QUEUE_BATCH_CHANGED)
         return err;
-    res = PQexecParams(conn,
-                       "select pg_notify('" QUEUE_NOTIFY_CHANNEL "', $1)",
+    res = PQexecParams(conn, "select pg_notify('" QUEUE_NOTIFY_CHANNEL "', $1)",
                        1, NULL, params, NULL, NULL, 0);
     err = db_result_check(conn, res, "notify the workers");
     PQclear(res);

@@ -20,8 +20,8 @@ enum queue_batch_outcome {
  * Approves a held batch so its jobs may be sent, recording actor, and
  * wakes the workers. PAYQ_ERR_NOT_FOUND when there is no such batch.
  */
-PAYQ_MUST_USE enum payq_err queue_batch_approve(
-    PGconn *conn, long long batch_id, const char *actor,
-    enum queue_batch_outcome *outcome);
+PAYQ_MUST_USE enum payq_err
+queue_batch_approve(PGconn *conn, long long batch_id, const char *actor,
+                    enum queue_batch_outcome *outcome);
 
 #endif

@@ -10,12 +10,9 @@ static const char *const kind_names[JOB_KIND_COUNT] = {
 };
 
 static const char *const state_names[JOB_STATE_COUNT] = {
-    [JOB_STATE_QUEUED] = "queued",
-    [JOB_STATE_RUNNING] = "running",
-    [JOB_STATE_PENDING] = "pending",
-    [JOB_STATE_SUCCEEDED] = "succeeded",
-    [JOB_STATE_FAILED] = "failed",
-    [JOB_STATE_UNKNOWN] = "unknown",
+    [JOB_STATE_QUEUED] = "queued",       [JOB_STATE_RUNNING] = "running",
+    [JOB_STATE_PENDING] = "pending",     [JOB_STATE_SUCCEEDED] = "succeeded",
+    [JOB_STATE_FAILED] = "failed",       [JOB_STATE_UNKNOWN] = "unknown",
     [JOB_STATE_CANCELLED] = "cancelled",
 };
 

@@ -53,8 +53,8 @@ static long long cell(const PGresult *res, int row, int col)
 static enum payq_err query(PGconn *conn, const char *sql, const char *param,
                            const char *what, PGresult **res)
 {
-    *res = PQexecParams(conn, sql, param != NULL ? 1 : 0, NULL, &param,
-                        NULL, NULL, 0);
+    *res = PQexecParams(conn, sql, param != NULL ? 1 : 0, NULL, &param, NULL,
+                        NULL, 0);
     return db_result_check(conn, *res, what);
 }
 
@@ -129,8 +129,9 @@ static enum payq_err read_pauses(PGconn *conn, struct queue_status *st)
     snprintf(live_s, sizeof(live_s), "%d", QUEUE_WORKER_LIVE_S);
     err = query(conn, PAUSES_SQL, live_s, "read pauses", &res);
 
-    for (i = 0; err == PAYQ_OK && i < PQntuples(res) &&
-                i < QUEUE_STATUS_PAUSES_MAX; i++) {
+    for (i = 0;
+         err == PAYQ_OK && i < PQntuples(res) && i < QUEUE_STATUS_PAUSES_MAX;
+         i++) {
         struct queue_pause *p = &st->pauses[i];
 
         snprintf(p->scope, sizeof(p->scope), "%s", PQgetvalue(res, i, 0));
@@ -168,13 +169,12 @@ static void write_jobs(const struct queue_status *st, FILE *out)
     int s;
     int k;
 
-    fprintf(out, "%-10s %13s %13s %13s %13s\n", "state", "pay jobs",
-            "pay RWF", "deposit jobs", "deposit RWF");
+    fprintf(out, "%-10s %13s %13s %13s %13s\n", "state", "pay jobs", "pay RWF",
+            "deposit jobs", "deposit RWF");
     for (s = 0; s < JOB_STATE_COUNT; s++) {
         fprintf(out, "%-10s", job_state_name((enum job_state)s));
         for (k = 0; k < JOB_KIND_COUNT; k++) {
-            fprintf(out, " %13lld %13lld", st->jobs[k][s],
-                    st->amounts[k][s]);
+            fprintf(out, " %13lld %13lld", st->jobs[k][s], st->amounts[k][s]);
             total[k][0] += st->jobs[k][s];
             total[k][1] += st->amounts[k][s];
         }
@@ -195,20 +195,20 @@ void queue_status_write(const struct queue_status *st, FILE *out)
     if (st->oldest_ready_s < 0)
         fprintf(out, "oldest ready job: none\n");
     else
-        fprintf(out, "oldest ready job: waiting %lld s\n",
-                st->oldest_ready_s);
+        fprintf(out, "oldest ready job: waiting %lld s\n", st->oldest_ready_s);
     if (st->pause_count == 0)
         fprintf(out, "pool: not paused\n");
     for (i = 0; i < st->pause_count; i++)
-        fprintf(out, "pool: %s paused for %lld s by %lld of %lld live "
-                     "workers: %s\n",
-                st->pauses[i].scope, st->pauses[i].age_s,
-                st->pauses[i].workers, st->live_workers,
-                st->pauses[i].reason);
+        fprintf(out,
+                "pool: %s paused for %lld s by %lld of %lld live "
+                "workers: %s\n",
+                st->pauses[i].scope, st->pauses[i].age_s, st->pauses[i].workers,
+                st->live_workers, st->pauses[i].reason);
     if (st->unsent_jobs > 0)
-        fprintf(out, "not sent: %lld jobs could not reach the provider "
-                     "on their last try (up to %lld tries in a row); "
-                     "they are sent again, same id\n",
+        fprintf(out,
+                "not sent: %lld jobs could not reach the provider "
+                "on their last try (up to %lld tries in a row); "
+                "they are sent again, same id\n",
                 st->unsent_jobs, st->unsent_tries);
     fprintf(out, "workers: %lld live\n", st->live_workers);
 }

@@ -21,16 +21,16 @@
 
 /* One scope paused by live workers (each process pauses on its own). */
 struct queue_pause {
-    char scope[16];   /* all, pay or deposit */
-    char reason[200]; /* why, as the earliest of them recorded (cut) */
-    long long age_s;  /* seconds since the earliest pause began */
+    char scope[16];    /* all, pay or deposit */
+    char reason[200];  /* why, as the earliest of them recorded (cut) */
+    long long age_s;   /* seconds since the earliest pause began */
     long long workers; /* live workers that have it paused */
 };
 
 struct queue_status {
     long long jobs[JOB_KIND_COUNT][JOB_STATE_COUNT];    /* counts */
     long long amounts[JOB_KIND_COUNT][JOB_STATE_COUNT]; /* RWF */
-    long long batches;        /* all batches */
+    long long batches;                                  /* all batches */
     long long batches_held;   /* waiting for payq approve */
     long long batches_paused; /* paused by an operator */
     long long oldest_ready_s; /* age of the oldest ready job; -1: none */

@@ -29,8 +29,8 @@ bool worker_db_lost(PGconn *conn, enum payq_err err)
 enum payq_err worker_db_check(PGconn *conn, const PGresult *res,
                               const char *what)
 {
-    ExecStatusType status = res != NULL ? PQresultStatus(res)
-                                        : PGRES_FATAL_ERROR;
+    ExecStatusType status =
+        res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
         return PAYQ_OK;
@@ -108,23 +108,22 @@ bool worker_db_try(struct worker_pool *pool, const char *component,
     return ok;
 }
 
-enum payq_err worker_db_ensure(struct worker_pool *pool,
-                               const char *component, PGconn **conn,
-                               enum worker_stop until)
+enum payq_err worker_db_ensure(struct worker_pool *pool, const char *component,
+                               PGconn **conn, enum worker_stop until)
 {
     uint64_t rng = backoff_seed();
     int tries = 0;
 
     while (!worker_db_try(pool, component, conn)) {
         long long wait = RECONNECT_BASE_MS / 2 +
-                         backoff_delay_ms(RECONNECT_BASE_MS,
-                                          RECONNECT_CAP_MS, tries++, &rng);
+                         backoff_delay_ms(RECONNECT_BASE_MS, RECONNECT_CAP_MS,
+                                          tries++, &rng);
 
         if (worker_sleep(pool, wait, until, false) >= until)
             return PAYQ_ERR_INTERRUPTED;
     }
     if (tries > 0)
-        log_debug("database connection re-opened",
-                  LOG_STR("thread", component), LOG_INT("tries", tries));
+        log_debug("database connection re-opened", LOG_STR("thread", component),
+                  LOG_INT("tries", tries));
     return PAYQ_OK;
 }

@@ -72,14 +72,13 @@ static void pause_reason(const struct queue_job *job,
              : r->reason != NULL   ? r->reason
                                    : "refused";
     d->code = r->code;
-    d->short_float = job->kind == JOB_KIND_DEPOSIT &&
-                     strcmp(r->code, "1005") == 0;
+    d->short_float =
+        job->kind == JOB_KIND_DEPOSIT && strcmp(r->code, "1005") == 0;
 }
 
-void worker_decide(const struct queue_job *job,
-                   const struct upstream_result *r, const char *body,
-                   const struct worker_policy *policy, uint64_t *rng,
-                   struct worker_decision *d)
+void worker_decide(const struct queue_job *job, const struct upstream_result *r,
+                   const char *body, const struct worker_policy *policy,
+                   uint64_t *rng, struct worker_decision *d)
 {
     enum upstream_class cls = (unsigned)r->cls < UPSTREAM_CLASS_COUNT
                                   ? r->cls
@@ -115,8 +114,8 @@ void worker_decide(const struct queue_job *job,
 }
 
 void worker_decide_refused(const struct queue_job *job, enum payq_err err,
-                           const struct worker_policy *policy,
-                           uint64_t *rng, struct worker_decision *d)
+                           const struct worker_policy *policy, uint64_t *rng,
+                           struct worker_decision *d)
 {
     struct queue_result *q = &d->result;
     bool unwritable = err == PAYQ_ERR_DATA || err == PAYQ_ERR_TOO_LARGE;

@@ -35,10 +35,10 @@
 
 /* Timing rules, from the command line. */
 struct worker_policy {
-    long long backoff_base_ms; /* --backoff-base; 5 s */
-    long long backoff_cap_ms;  /* --backoff-cap; 15 min */
-    int max_probes;            /* --max-probes; 8 */
-    int callback_timeout_s;    /* --callback-timeout; 30 min */
+    long long backoff_base_ms;   /* --backoff-base; 5 s */
+    long long backoff_cap_ms;    /* --backoff-cap; 15 min */
+    int max_probes;              /* --max-probes; 8 */
+    int callback_timeout_s;      /* --callback-timeout; 30 min */
     long long systemic_delay_ms; /* a refused job's return to the queue */
 };
 
@@ -54,10 +54,10 @@ enum worker_action {
 struct worker_decision {
     struct queue_result result; /* strings point into the upstream result */
     enum worker_action action;
-    long long slow_down_s;      /* WORKER_ACTION_SLOW_DOWN */
-    const char *why;            /* PAUSE_*: the reason, never NULL */
-    const char *code;           /* PAUSE_*: the provider's code, or "" */
-    bool short_float;           /* PAUSE_KIND: a payout refused 1005 */
+    long long slow_down_s; /* WORKER_ACTION_SLOW_DOWN */
+    const char *why;       /* PAUSE_*: the reason, never NULL */
+    const char *code;      /* PAUSE_*: the provider's code, or "" */
+    bool short_float;      /* PAUSE_KIND: a payout refused 1005 */
 };
 
 /*
@@ -65,10 +65,9 @@ struct worker_decision {
  * backoff generator state. d's strings borrow from r and body: keep both
  * alive until the result is recorded.
  */
-void worker_decide(const struct queue_job *job,
-                   const struct upstream_result *r, const char *body,
-                   const struct worker_policy *policy, uint64_t *rng,
-                   struct worker_decision *d);
+void worker_decide(const struct queue_job *job, const struct upstream_result *r,
+                   const char *body, const struct worker_policy *policy,
+                   uint64_t *rng, struct worker_decision *d);
 
 /*
  * Decides for job when payq itself refused to send it, for err:
@@ -78,8 +77,8 @@ void worker_decide(const struct queue_job *job,
  * d's strings are static.
  */
 void worker_decide_refused(const struct queue_job *job, enum payq_err err,
-                           const struct worker_policy *policy,
-                           uint64_t *rng, struct worker_decision *d);
+                           const struct worker_policy *policy, uint64_t *rng,
+                           struct worker_decision *d);
 
 /*
  * The backoff exponent of job's next retry: its tries so far without a

@@ -168,10 +168,9 @@ static struct MHD_Daemon *daemon_start(struct worker_httpd *h,
     return MHD_start_daemon(
         flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER,
         listen_log_mhd, (void *)"metrics", MHD_OPTION_SOCK_ADDR,
-        (const struct sockaddr *)addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)WORKER_HTTPD_CONNECTIONS_MAX,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WORKER_HTTPD_TIMEOUT_S,
-        MHD_OPTION_END);
+        (const struct sockaddr *)addr, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)WORKER_HTTPD_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)WORKER_HTTPD_TIMEOUT_S, MHD_OPTION_END);
 }
 
 static unsigned daemon_port(struct MHD_Daemon *daemon)

@@ -47,7 +47,7 @@ struct maint {
     struct upstream_client *client;
     long long next_housekeeping;
     long long next_progress;
-    long long done_before;        /* pool->done at the last progress */
+    long long done_before; /* pool->done at the last progress */
     long long counts[JOB_KIND_COUNT][JOB_STATE_COUNT];
 };
 
@@ -63,10 +63,8 @@ static enum payq_err heartbeat(struct maint *m)
     params[0] = pool->name;
     params[1] = pool->host;
     params[2] = pid;
-    params[3] = worker_stop_level(pool) != WORKER_RUNNING ? "true"
-                                                          : "false";
-    res = PQexecParams(m->conn, HEARTBEAT_SQL, 4, NULL, params, NULL, NULL,
-                       0);
+    params[3] = worker_stop_level(pool) != WORKER_RUNNING ? "true" : "false";
+    res = PQexecParams(m->conn, HEARTBEAT_SQL, 4, NULL, params, NULL, NULL, 0);
     err = worker_db_check(m->conn, res, "record the heartbeat");
     PQclear(res);
     return err;
@@ -104,8 +102,7 @@ static bool read_counts(struct maint *m)
 
         if (job_kind_parse(PQgetvalue(res, i, 0), &kind) == PAYQ_OK &&
             job_state_parse(PQgetvalue(res, i, 1), &state) == PAYQ_OK)
-            m->counts[kind][state] = strtoll(PQgetvalue(res, i, 2), NULL,
-                                             10);
+            m->counts[kind][state] = strtoll(PQgetvalue(res, i, 2), NULL, 10);
     }
     PQclear(res);
     return ok;
@@ -113,8 +110,7 @@ static bool read_counts(struct maint *m)
 
 static long long by_state(const struct maint *m, enum job_state state)
 {
-    return m->counts[JOB_KIND_PAY][state] +
-           m->counts[JOB_KIND_DEPOSIT][state];
+    return m->counts[JOB_KIND_PAY][state] + m->counts[JOB_KIND_DEPOSIT][state];
 }
 
 /* One line per interval while something moves; silence when idle. */
@@ -143,8 +139,8 @@ static void progress(struct maint *m, long long elapsed_ms)
              LOG_INT("succeeded", by_state(m, JOB_STATE_SUCCEEDED)),
              LOG_INT("failed", by_state(m, JOB_STATE_FAILED)),
              LOG_INT("unknown", by_state(m, JOB_STATE_UNKNOWN)));
-    snprintf(status, sizeof(status), "STATUS=%lld outcomes, %lld queued",
-             done, by_state(m, JOB_STATE_QUEUED));
+    snprintf(status, sizeof(status), "STATUS=%lld outcomes, %lld queued", done,
+             by_state(m, JOB_STATE_QUEUED));
     worker_sd_notify(status);
 }
 
@@ -186,8 +182,7 @@ static void say_goodbye(struct maint *m)
     if (m->conn == NULL || PQstatus(m->conn) != CONNECTION_OK)
         return;
     res = PQexecParams(m->conn, GONE_SQL, 1, NULL, params, NULL, NULL, 0);
-    if (worker_db_check(m->conn, res, "remove this worker's row") ==
-        PAYQ_OK)
+    if (worker_db_check(m->conn, res, "remove this worker's row") == PAYQ_OK)
         log_debug("worker row removed", LOG_STR("name", m->pool->name));
     PQclear(res);
 }

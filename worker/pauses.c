@@ -55,8 +55,7 @@ const char *worker_scope_name(enum worker_scope scope)
 
 static void publish(struct worker_pool *pool)
 {
-    worker_metrics_set_paused(pool->metrics,
-                              pool->pauses[WORKER_SCOPE_ALL].on,
+    worker_metrics_set_paused(pool->metrics, pool->pauses[WORKER_SCOPE_ALL].on,
                               pool->pauses[WORKER_SCOPE_PAY].on,
                               pool->pauses[WORKER_SCOPE_DEPOSIT].on);
 }
@@ -66,18 +65,16 @@ static long long recheck_delay(struct worker_pool *pool, int rechecks,
                                uint64_t *rng)
 {
     const struct worker_policy *p = &pool->s.policy;
-    long long ms = backoff_ceiling_ms(p->backoff_base_ms, p->backoff_cap_ms,
-                                      0);
+    long long ms = backoff_ceiling_ms(p->backoff_base_ms, p->backoff_cap_ms, 0);
 
     if (rechecks > 0)
-        ms = backoff_delay_ms(p->backoff_base_ms, p->backoff_cap_ms,
-                              rechecks, rng);
+        ms = backoff_delay_ms(p->backoff_base_ms, p->backoff_cap_ms, rechecks,
+                              rng);
     return ms < RECHECK_MIN_MS ? RECHECK_MIN_MS : ms;
 }
 
 void worker_pause_set(struct worker_pool *pool, enum worker_scope scope,
-                      bool short_float, const char *reason,
-                      const char *code)
+                      bool short_float, const char *reason, const char *code)
 {
     struct worker_pause *p = &pool->pauses[scope];
     long long now = worker_now_ms();
@@ -125,8 +122,7 @@ void worker_pause_lift(struct worker_pool *pool, enum worker_scope scope,
     worker_wake_all(pool);
 }
 
-void worker_pause_allowed(struct worker_pool *pool, bool *pay,
-                          bool *deposit)
+void worker_pause_allowed(struct worker_pool *pool, bool *pay, bool *deposit)
 {
     pthread_mutex_lock(&pool->lock);
     *pay = !pool->pauses[WORKER_SCOPE_ALL].on &&
@@ -143,17 +139,15 @@ static long long next_deposit_cost(PGconn *conn)
     long long cost = -2;
 
     if (worker_db_check(conn, res, "find the next payout") == PAYQ_OK)
-        cost = PQntuples(res) == 0 ? -1
-                                   : strtoll(PQgetvalue(res, 0, 0), NULL,
-                                             10);
+        cost =
+            PQntuples(res) == 0 ? -1 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
     return cost;
 }
 
 /* Asks the balance; PAYQ_ERR_CONFIG when access itself is refused. */
 static enum payq_err ask_balance(struct worker_pool *pool,
-                                 struct upstream_client *client,
-                                 long long *net)
+                                 struct upstream_client *client, long long *net)
 {
     struct upstream_balance bal;
     struct upstream_result r;
@@ -251,14 +245,15 @@ static void maintain_scope(struct worker_pool *pool, enum worker_scope scope,
     short_float = p->short_float;
     pthread_mutex_unlock(&pool->lock);
     if (due && recheck(pool, scope, short_float, conn, client)) {
-        worker_pause_lift(pool, scope, short_float ? "float covers the "
-                                                     "next payout"
-                                                   : "re-check passed");
+        worker_pause_lift(pool, scope,
+                          short_float ? "float covers the "
+                                        "next payout"
+                                      : "re-check passed");
     } else if (due) {
         pthread_mutex_lock(&pool->lock);
         p->rechecks++;
-        p->recheck_at_ms = worker_now_ms() +
-                           recheck_delay(pool, p->rechecks, rng);
+        p->recheck_at_ms =
+            worker_now_ms() + recheck_delay(pool, p->rechecks, rng);
         p->dirty = true;
         pthread_mutex_unlock(&pool->lock);
     }

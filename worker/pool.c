@@ -17,10 +17,9 @@
 #include "worker/internal.h"
 
 enum {
-    MAIN_TICK_MS = 100,           /* how often main looks at signals */
-    ALIVE_MAX_AGE_MS = 10000,     /* maintenance beat older: stalled */
-    SYSTEMIC_DELAY_MS = 5000,     /* a refused job's way back */
-    CLAIM_MAX_DEFAULT = 4,
+    MAIN_TICK_MS = 100,       /* how often main looks at signals */
+    ALIVE_MAX_AGE_MS = 10000, /* maintenance beat older: stalled */
+    SYSTEMIC_DELAY_MS = 5000, /* a refused job's way back */
 };
 
 void worker_settings_init(struct worker_settings *s)
@@ -30,7 +29,7 @@ void worker_settings_init(struct worker_settings *s)
     s->rate = 0;
     s->max_in_flight = 0;
     s->lease_s = 120;
-    s->claim_max = CLAIM_MAX_DEFAULT;
+    s->claim_max = QUEUE_CLAIM_MAX;
     s->poll_ms = 1000;
     s->notify = true;
     s->grace_s = 30;
@@ -62,11 +61,12 @@ enum worker_stop worker_stop_level(struct worker_pool *pool)
     return level;
 }
 
-/* An absolute CLOCK_MONOTONIC time ms from now, for timed waits. */
-static struct timespec deadline_in(long long ms)
+struct timespec worker_deadline_in(long long ms)
 {
     struct timespec ts;
 
+    if (ms < 0)
+        ms = 0;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += ms / 1000;
     ts.tv_nsec += (ms % 1000) * 1000000;
@@ -82,7 +82,7 @@ static enum worker_stop wait_locked(struct worker_pool *pool, long long ms,
                                     enum worker_stop until,
                                     const unsigned long long *seq)
 {
-    struct timespec deadline = deadline_in(ms > 0 ? ms : 0);
+    struct timespec deadline = worker_deadline_in(ms);
     int rc = 0;
 
     while (pool->stop < until && rc != ETIMEDOUT &&
@@ -144,17 +144,16 @@ void worker_wake_all(struct worker_pool *pool)
 static enum payq_err check_settings(const struct worker_settings *s,
                                     const struct upstream_config *ucfg)
 {
-    long long longest = (long long)ucfg->timeout_ms +
-                        WORKER_LEASE_MARGIN_MS + 1000;
+    long long longest =
+        (long long)ucfg->timeout_ms + WORKER_LEASE_MARGIN_MS + 1000;
 
     if (s->workers < 1 || s->workers > WORKER_THREADS_MAX) {
         log_error("workers out of range", LOG_INT("workers", s->workers),
                   LOG_INT("max", WORKER_THREADS_MAX));
         return PAYQ_ERR_CONFIG;
     }
-    if (s->claim_max < 1 || s->claim_max > QUEUE_CLAIM_MAX ||
-        s->poll_ms < 10 || s->grace_s < 0 || s->max_in_flight < 0 ||
-        s->progress_ms < 100 ||
+    if (s->claim_max < 1 || s->claim_max > QUEUE_CLAIM_MAX || s->poll_ms < 10 ||
+        s->grace_s < 0 || s->max_in_flight < 0 || s->progress_ms < 100 ||
         s->rate < 0 || s->policy.max_probes < 0 ||
         s->policy.callback_timeout_s < 1) {
         log_error("worker settings out of range");
@@ -197,6 +196,10 @@ static enum payq_err init_sync(struct worker_pool *pool)
         rc = pthread_cond_init(&pool->wake, &attr);
     if (rc == 0)
         rc = pthread_cond_init(&pool->slot_freed, &attr);
+    if (rc == 0)
+        rc = pthread_cond_init(&pool->fed, &attr);
+    if (rc == 0)
+        rc = pthread_cond_init(&pool->recorded, &attr);
     pthread_condattr_destroy(&attr);
     if (rc == 0)
         rc = pthread_mutex_init(&pool->lock, NULL);
@@ -221,10 +224,13 @@ enum payq_err worker_pool_create(const struct config *cfg,
     pool->cfg = cfg;
     pool->ucfg = ucfg;
     pool->s = *s;
-    pool->max_in_flight = s->max_in_flight > 0 ? s->max_in_flight
-                                               : s->workers;
+    pool->max_in_flight = s->max_in_flight > 0 ? s->max_in_flight : s->workers;
     name_pool(pool);
     err = init_sync(pool);
+    if (err == PAYQ_OK)
+        err = worker_feed_init(pool);
+    if (err == PAYQ_OK)
+        err = worker_records_init(pool);
     if (err == PAYQ_OK)
         err = ratelimit_create(rate, rate > 1 ? rate : 1, &pool->rate);
     if (err == PAYQ_OK)
@@ -238,10 +244,10 @@ enum payq_err worker_pool_create(const struct config *cfg,
     return PAYQ_OK;
 }
 
-/* Starts senders, then the listener and maintenance. */
+/* Starts senders, then the listener, maintenance and the recorders. */
 static enum payq_err start_threads(struct worker_pool *pool)
 {
-    int total = pool->s.workers + 2;
+    int total = pool->s.workers + 2 + worker_recorders(pool);
     int i;
 
     pool->threads = mem_calloc((size_t)total, sizeof(*pool->threads));
@@ -255,11 +261,17 @@ static enum payq_err start_threads(struct worker_pool *pool)
             body = worker_listen_main;
         else if (i == pool->s.workers + 1)
             body = worker_maint_main;
+        else if (i > pool->s.workers + 1)
+            body = worker_recorder_main;
         if (i < pool->s.workers)
             atomic_fetch_add(&pool->senders_alive, 1);
+        if (body == worker_recorder_main)
+            atomic_fetch_add(&pool->recorders_alive, 1);
         if (pthread_create(&pool->threads[i], NULL, body, pool) != 0) {
             if (i < pool->s.workers)
                 atomic_fetch_sub(&pool->senders_alive, 1);
+            if (body == worker_recorder_main)
+                atomic_fetch_sub(&pool->recorders_alive, 1);
             log_error("cannot start a worker thread", LOG_INT("thread", i));
             return PAYQ_ERR_NOMEM;
         }
@@ -276,6 +288,8 @@ static void set_stop(struct worker_pool *pool, enum worker_stop level)
     pool->wake_seq++;
     pthread_cond_broadcast(&pool->wake);
     pthread_cond_broadcast(&pool->slot_freed);
+    pthread_cond_broadcast(&pool->fed);
+    pthread_cond_broadcast(&pool->recorded);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -304,8 +318,7 @@ static void feed_watchdog(struct worker_pool *pool, long long *last_ms,
 }
 
 /* Waits for the database, then says READY. false: stopped first. */
-static bool wait_ready(struct worker_pool *pool,
-                       volatile sig_atomic_t *stop)
+static bool wait_ready(struct worker_pool *pool, volatile sig_atomic_t *stop)
 {
     while (!atomic_load(&pool->db_ready)) {
         if (*stop >= 1)
@@ -314,14 +327,16 @@ static bool wait_ready(struct worker_pool *pool,
     }
     worker_sd_notify("READY=1\nSTATUS=claiming jobs");
     log_info("worker pool ready", LOG_STR("name", pool->name),
-             LOG_INT("workers", pool->s.workers),
-             LOG_INT("rate", pool->s.rate),
+             LOG_INT("workers", pool->s.workers), LOG_INT("rate", pool->s.rate),
              LOG_INT("max_in_flight", pool->max_in_flight),
              LOG_STR("notify", pool->s.notify ? "listen" : "poll"));
     return true;
 }
 
-/* Main loop: signals into stop levels, until senders are done. */
+/*
+ * Main loop: signals into stop levels, until senders are done and the
+ * recorders have written what they left.
+ */
 static enum payq_err supervise(struct worker_pool *pool,
                                volatile sig_atomic_t *stop)
 {
@@ -330,7 +345,8 @@ static enum payq_err supervise(struct worker_pool *pool,
     long long grace_end = 0;
     bool ready = wait_ready(pool, stop);
 
-    while (atomic_load(&pool->senders_alive) > 0) {
+    while (atomic_load(&pool->senders_alive) > 0 ||
+           atomic_load(&pool->recorders_alive) > 0) {
         if (ready)
             feed_watchdog(pool, &fed_ms, watchdog_ms);
         if (*stop >= 1 && grace_end == 0) {
@@ -388,8 +404,12 @@ void worker_pool_destroy(struct worker_pool *pool)
     worker_httpd_stop(pool->httpd);
     worker_metrics_destroy(pool->metrics);
     ratelimit_destroy(pool->rate);
+    worker_feed_cleanup(pool);
+    worker_records_cleanup(pool);
     pthread_cond_destroy(&pool->wake);
     pthread_cond_destroy(&pool->slot_freed);
+    pthread_cond_destroy(&pool->fed);
+    pthread_cond_destroy(&pool->recorded);
     pthread_mutex_destroy(&pool->lock);
     mem_free(pool->threads);
     mem_free(pool);

@@ -1,10 +1,11 @@
 /*
  * The worker pool behind `payq work`: N threads, each with its own
- * database connection and provider client, claiming jobs, sending them
- * and recording the outcome; a listener thread that wakes idle workers on
- * NOTIFY; a maintenance thread that takes back expired leases, expires
- * pending jobs past their callback deadline, reports progress and keeps
- * this process's row in `workers` fresh.
+ * database connection and provider client, claiming jobs for the pool
+ * and sending them; recorder threads that write their outcomes, many per
+ * statement; a listener thread that wakes idle workers on NOTIFY; a
+ * maintenance thread that takes back expired leases, expires pending
+ * jobs past their callback deadline, reports progress and keeps this
+ * process's row in `workers` fresh.
  *
  * The database is the only coordinator: several pools, on one host or
  * many, may drain the same queue. Design note: worker/README.md.
@@ -24,16 +25,16 @@
 #define WORKER_THREADS_MAX 256
 
 struct worker_settings {
-    int workers;          /* --workers; 8 */
-    long long rate;       /* --rate: requests per second; 0 unlimited */
-    int max_in_flight;    /* --max-in-flight; 0: as many as workers */
-    int lease_s;          /* --lease: seconds a claim is held; 120 */
-    int claim_max;        /* jobs taken per claim; 4 */
-    int poll_ms;          /* --poll: idle wait without NOTIFY; 1000 */
-    bool notify;          /* LISTEN/NOTIFY; false with --no-listen */
-    int grace_s;          /* --grace: in-flight time at shutdown; 30 */
-    int progress_ms;      /* --progress: info line interval; 10000 */
-    const char *http_listen; /* --listen ADDR:PORT for /metrics; NULL */
+    int workers;                 /* --workers; 8 */
+    long long rate;              /* --rate: requests per second; 0 unlimited */
+    int max_in_flight;           /* --max-in-flight; 0: as many as workers */
+    int lease_s;                 /* --lease: seconds a claim is held; 120 */
+    int claim_max;               /* --claim: most jobs per claim; 64 */
+    int poll_ms;                 /* --poll: idle wait without NOTIFY; 1000 */
+    bool notify;                 /* LISTEN/NOTIFY; false with --no-listen */
+    int grace_s;                 /* --grace: in-flight time at shutdown; 30 */
+    int progress_ms;             /* --progress: info line interval; 10000 */
+    const char *http_listen;     /* --listen ADDR:PORT for /metrics; NULL */
     const char *callback_secret; /* PAYQ_CALLBACK_SECRET: URL tokens */
     char txn_prefix[QUEUE_PREFIX_MAX + 1]; /* PAYQ_TXN_PREFIX */
     struct worker_policy policy;
@@ -48,9 +49,9 @@ void worker_settings_init(struct worker_settings *s);
  * Creates a pool. cfg and ucfg are borrowed and must outlive it. The
  * caller frees it with worker_pool_destroy().
  */
-PAYQ_MUST_USE enum payq_err worker_pool_create(
-    const struct config *cfg, const struct upstream_config *ucfg,
-    const struct worker_settings *s, struct worker_pool **out);
+PAYQ_MUST_USE enum payq_err
+worker_pool_create(const struct config *cfg, const struct upstream_config *ucfg,
+                   const struct worker_settings *s, struct worker_pool **out);
 
 /*
  * Starts the threads and runs until *stop becomes 1 (a signal handler sets

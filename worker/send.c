@@ -1,5 +1,6 @@
 /*
- * A sender thread: claim a few jobs, send each, record each outcome.
+ * A sender thread: take a claimed job from the feed (or claim more for
+ * the feed when it runs low), send it, hand its outcome to the recorder.
  *
  * The order of one job is the safety argument:
  *   1. the claim commits the attempt and its transaction id;
@@ -7,8 +8,10 @@
  *      pause covers its kind and the pool is not stopping; a job that
  *      waited long for its turn (--rate, --max-in-flight) has its lease
  *      renewed first, so that bounded sending never starves;
- *   3. the outcome is recorded under the lease; a database outage is
- *      waited out and the write retried, never dropped for a new send.
+ *   3. the outcome is recorded under the lease, by the recorder thread
+ *      with others' (worker/recorder.c); a database outage is waited out
+ *      and the write retried, never dropped for a new send. The sender
+ *      does not wait for the write: nothing it does next depends on it.
  * A job claimed but not started goes back to the queue (released).
  */
 #include <stdatomic.h>
@@ -25,20 +28,17 @@
 
 enum {
     CALLBACK_URL_MAX = 2048,
-    BODY_KEEP = 4096,      /* bytes of an answer kept with the attempt */
-    RECORD_TRIES = 5,      /* a statement failing, not the connection */
+    BODY_KEEP = 4096, /* bytes of an answer kept with the attempt */
 };
 
 struct sender {
     struct worker_pool *pool;
-    char owner[QUEUE_OWNER_MAX + 1];
+    char owner[QUEUE_OWNER_MAX + 1]; /* the lease of this thread's claims */
     PGconn *conn;
     struct upstream_client *client;
     uint64_t rng;
-    long long claimed_ms;          /* when the current claim began */
-    long long leased_ms[QUEUE_CLAIM_MAX]; /* each job's lease began */
-    char body[BODY_KEEP + 1];      /* the last answer, NUL-terminated */
-    struct queue_job jobs[QUEUE_CLAIM_MAX];
+    struct worker_claimed cur; /* the job being run */
+    char body[BODY_KEEP + 1];  /* the last answer, NUL-terminated */
 };
 
 static atomic_int sender_count;
@@ -54,55 +54,24 @@ static enum worker_scope scope_of(enum job_kind kind)
 }
 
 /*
- * Writes res for job until it is written, the lease is gone, or the
- * pool abandons. A lost connection is waited for without limit: the
- * result is the only record of what the provider said.
+ * Hands res for the current job to the recorder. Dropped only when the
+ * pool abandons: then the lease expires and the job is probed.
  */
-static void record(struct sender *snd, const struct queue_job *job,
-                   const struct queue_result *res)
+static void record(struct sender *snd, const struct queue_result *res)
 {
-    struct worker_pool *pool = snd->pool;
-    enum queue_record_outcome out = QUEUE_RECORD_LOST;
-    enum payq_err err;
-    int failures = 0;
-
-    for (;;) {
-        err = queue_record(snd->conn, snd->owner, job, res, &out);
-        if (err == PAYQ_OK)
-            break;
-        if (worker_db_lost(snd->conn, err)) {
-            if (worker_db_ensure(pool, "worker", &snd->conn,
-                                 WORKER_ABANDON) != PAYQ_OK)
-                return;
-            continue;
-        }
-        if (++failures >= RECORD_TRIES) {
-            log_error("cannot record an outcome; the lease will expire and "
-                      "the job be probed with the same id",
-                      LOG_INT("job", job->id), LOG_STR("txn", job->txn_id));
-            return;
-        }
-        if (worker_sleep(pool, 1000LL * failures, WORKER_ABANDON, false) ==
-            WORKER_ABANDON)
-            return;
-    }
-    if (res->kind != QUEUE_RESULT_RELEASE)
-        atomic_fetch_add(&pool->done, 1);
-    /* Per job, so debug: payq status and the progress line count them. */
-    if (out == QUEUE_RECORDED_UNKNOWN)
-        log_debug("no definite answer after the most probes: job unknown",
-                  LOG_INT("job", job->id), LOG_STR("txn", job->txn_id),
-                  LOG_INT("probes", job->probe_count + 1));
+    if (!worker_record_push(snd->pool, snd->cur.owner, &snd->cur.job, res))
+        log_debug("outcome dropped: the pool abandons",
+                  LOG_INT("job", snd->cur.job.id));
 }
 
-static void release(struct sender *snd, const struct queue_job *job)
+static void release(struct sender *snd)
 {
     struct queue_result res;
 
     memset(&res, 0, sizeof(res));
     res.kind = QUEUE_RESULT_RELEASE;
-    log_debug("job released unsent", LOG_INT("job", job->id));
-    record(snd, job, &res);
+    log_debug("job released unsent", LOG_INT("job", snd->cur.job.id));
+    record(snd, &res);
 }
 
 /* Step 2's conditions, checked before and after any wait. */
@@ -119,27 +88,30 @@ static bool may_start(struct sender *snd, const struct queue_job *job)
 }
 
 /*
- * Whether job i's lease outlasts its request by the margin, renewing it
- * when it does not: it waited for its turn. false when the job is no
- * longer ours, or the renewal could not be made: release it.
+ * Whether the current job's lease outlasts its request by the margin,
+ * renewing it when it does not: it waited for its turn. false when the
+ * job is no longer ours, or the renewal could not be made: release it.
  */
-static bool lease_left(struct sender *snd, int i)
+static bool lease_left(struct sender *snd)
 {
     struct worker_pool *pool = snd->pool;
+    struct worker_claimed *cur = &snd->cur;
     long long now = worker_now_ms();
     long long budget = pool->s.lease_s * 1000LL - WORKER_LEASE_MARGIN_MS -
                        pool->ucfg->timeout_ms;
     bool kept = false;
 
-    if (now - snd->leased_ms[i] <= budget)
+    if (now - cur->leased_ms <= budget)
         return true;
-    if (queue_lease_renew(snd->conn, snd->owner, &snd->jobs[i],
-                          pool->s.lease_s, &kept) != PAYQ_OK || !kept) {
+    if (!worker_db_try(pool, "worker", &snd->conn) ||
+        queue_lease_renew(snd->conn, cur->owner, &cur->job, pool->s.lease_s,
+                          &kept) != PAYQ_OK ||
+        !kept) {
         log_debug("lease not renewed; job released",
-                  LOG_INT("job", snd->jobs[i].id));
+                  LOG_INT("job", cur->job.id));
         return false;
     }
-    snd->leased_ms[i] = now;
+    cur->leased_ms = now;
     return true;
 }
 
@@ -177,8 +149,7 @@ static bool wait_turn(struct worker_pool *pool)
     long long wait = ratelimit_reserve_ms(pool->rate);
 
     while (wait > 0) {
-        if (worker_sleep(pool, wait, WORKER_DRAINING, false) !=
-            WORKER_RUNNING)
+        if (worker_sleep(pool, wait, WORKER_DRAINING, false) != WORKER_RUNNING)
             return false;
         wait = ratelimit_hold_left_ms(pool->rate);
     }
@@ -234,13 +205,12 @@ static void note_reach(struct worker_pool *pool,
 static void log_outcome(const struct queue_job *job,
                         const struct upstream_result *r)
 {
-    log_debug("job sent", LOG_INT("job", job->id),
-              LOG_STR("kind", job_kind_name(job->kind)),
-              LOG_STR("txn", job->txn_id),
-              LOG_STR("probe", job->resend ? "yes" : "no"),
-              LOG_STR("class", upstream_class_name(r->cls)),
-              LOG_STR("code", r->code), LOG_STR("reason", r->reason),
-              LOG_INT("ms", r->duration_ms));
+    log_debug(
+        "job sent", LOG_INT("job", job->id),
+        LOG_STR("kind", job_kind_name(job->kind)), LOG_STR("txn", job->txn_id),
+        LOG_STR("probe", job->resend ? "yes" : "no"),
+        LOG_STR("class", upstream_class_name(r->cls)), LOG_STR("code", r->code),
+        LOG_STR("reason", r->reason), LOG_INT("ms", r->duration_ms));
 }
 
 /*
@@ -283,8 +253,8 @@ static void send_one(struct sender *snd, const struct queue_job *job,
         .reason = job->reason,
         .depositor_name = job->depositor_name,
     };
-    enum payq_err err = callback_url_of(pool, job, url, sizeof(url),
-                                        &pay.callback_url);
+    enum payq_err err =
+        callback_url_of(pool, job, url, sizeof(url), &pay.callback_url);
 
     /* A live id is a probe: 2400 then means the first send arrived. */
     if (err == PAYQ_OK)
@@ -330,76 +300,92 @@ static void act(struct sender *snd, const struct queue_job *job,
     }
 }
 
-static void run_job(struct sender *snd, int i)
+static void run_job(struct sender *snd)
 {
     struct worker_pool *pool = snd->pool;
-    const struct queue_job *job = &snd->jobs[i];
+    const struct queue_job *job = &snd->cur.job;
     struct upstream_result r;
     struct worker_decision d;
 
     if (!may_start(snd, job) || !take_slot(pool)) {
-        release(snd, job);
+        release(snd);
         return;
     }
-    if (!wait_turn(pool) || !may_start(snd, job) || !lease_left(snd, i)) {
+    if (!wait_turn(pool) || !may_start(snd, job) || !lease_left(snd)) {
         give_slot(pool);
-        release(snd, job);
+        release(snd);
         return;
     }
     memset(&r, 0, sizeof(r));
     send_one(snd, job, &r, &d);
     give_slot(pool);
     act(snd, job, &d);
-    record(snd, job, &d.result);
+    record(snd, &d.result);
 }
 
 /* Which kinds to claim now; false when none. */
 static bool kinds_to_claim(struct sender *snd, struct queue_claim_opts *o)
 {
     worker_pause_allowed(snd->pool, &o->pay, &o->deposit);
-    if (o->deposit &&
-        !worker_float_allows(snd->pool, snd->conn, snd->client))
+    if (o->deposit && !worker_float_allows(snd->pool, snd->conn, snd->client))
         o->deposit = false;
     return o->pay || o->deposit;
 }
 
-/* One round: claim, run each job, or wait for work. */
-static void round_trip(struct sender *snd)
+/*
+ * Claims for the feed under this thread's lease. Whatever goes wrong
+ * gives the feed fewer jobs than asked, which it takes as a dry queue:
+ * the next claim waits for a NOTIFY or the poll interval, not a hot loop.
+ */
+static void claim(struct sender *snd, struct worker_claim *c)
 {
     struct worker_pool *pool = snd->pool;
     struct queue_claim_opts opts = {
         .owner = snd->owner,
         .prefix = pool->s.txn_prefix,
         .lease_s = pool->s.lease_s,
-        .max = pool->s.claim_max,
+        .max = c->max,
+        .cursor = &c->cursor,
     };
-    unsigned long long seq = worker_wake_seq(pool);
-    enum payq_err err;
+    long long started = worker_now_ms();
     int n = 0;
-    int i;
 
-    if (!kinds_to_claim(snd, &opts)) {
-        worker_wait_work(pool, pool->s.poll_ms, seq);
-        return;
+    /* A connection lost by the last claim is opened again first. */
+    if (worker_db_ensure(pool, "worker", &snd->conn, WORKER_DRAINING) ==
+            PAYQ_OK &&
+        kinds_to_claim(snd, &opts)) {
+        if (queue_claim(snd->conn, &opts, c->jobs, &n) != PAYQ_OK)
+            n = 0;
+        worker_metrics_claim(pool->metrics, worker_now_ms() - started, n);
     }
-    snd->claimed_ms = worker_now_ms();
-    err = queue_claim(snd->conn, &opts, snd->jobs, &n);
-    worker_metrics_claim(pool->metrics, worker_now_ms() - snd->claimed_ms,
-                         err == PAYQ_OK ? n : 0);
-    if (err != PAYQ_OK) {
-        /* Lost: the caller reconnects. Else a pause, not a hot loop. */
-        if (!worker_db_lost(snd->conn, err))
-            worker_sleep(pool, pool->s.poll_ms, WORKER_DRAINING, false);
-        return;
+    worker_feed_put(pool, c, n, snd->owner, started);
+}
+
+/* Stopping: what the feed still holds goes back to the queue. */
+static void release_waiting(struct sender *snd)
+{
+    while (worker_stop_level(snd->pool) == WORKER_DRAINING &&
+           worker_feed_drain(snd->pool, &snd->cur))
+        release(snd);
+}
+
+static void sender_run(struct sender *snd)
+{
+    struct worker_claim c;
+    enum worker_step step;
+
+    for (;;) {
+        step = worker_feed_next(snd->pool, &snd->cur, &c);
+        if (step == WORKER_STEP_STOP)
+            break;
+        if (step == WORKER_STEP_CLAIM) {
+            claim(snd, &c);
+            continue;
+        }
+        run_job(snd);
+        worker_feed_done(snd->pool);
     }
-    if (n == 0) {
-        worker_wait_work(pool, pool->s.poll_ms, seq);
-        return;
-    }
-    for (i = 0; i < n; i++)
-        snd->leased_ms[i] = snd->claimed_ms;
-    for (i = 0; i < n; i++)
-        run_job(snd, i);
+    release_waiting(snd);
 }
 
 static enum payq_err sender_open(struct sender *snd)
@@ -425,12 +411,7 @@ void *worker_send_main(void *arg)
         log_error("a worker thread cannot start its provider client");
         goto out;
     }
-    while (worker_stop_level(pool) == WORKER_RUNNING) {
-        if (worker_db_ensure(pool, "worker", &snd->conn, WORKER_DRAINING) !=
-            PAYQ_OK)
-            break;
-        round_trip(snd);
-    }
+    sender_run(snd);
 out:
     if (snd != NULL) {
         upstream_client_destroy(snd->client);
@@ -438,5 +419,6 @@ out:
     }
     mem_free(snd);
     atomic_fetch_sub(&pool->senders_alive, 1);
+    worker_record_kick(pool);
     return NULL;
 }

@@ -2,7 +2,8 @@
  * Integration tests for queue/claim against a real PostgreSQL: what a
  * claim takes, the attempt it commits, every recorded outcome, guarded
  * transitions that never move a job backwards, lease takeover that probes
- * with the same id, and the callback deadline.
+ * with the same id, the callback deadline, and outcomes of many jobs
+ * written in one statement.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -78,8 +79,12 @@ static void add_jobs(PGconn *conn, int batch, int n, const char *kind)
 static struct queue_claim_opts opts(const char *owner, int max)
 {
     struct queue_claim_opts o = {
-        .owner = owner, .prefix = "TEST", .lease_s = 60, .max = max,
-        .pay = true, .deposit = true,
+        .owner = owner,
+        .prefix = "TEST",
+        .lease_s = 60,
+        .max = max,
+        .pay = true,
+        .deposit = true,
     };
 
     return o;
@@ -229,8 +234,7 @@ static struct queue_job claim_one(struct fixture *fx, const char *owner)
     return jobs[0];
 }
 
-static enum queue_record_outcome record(struct fixture *fx,
-                                        const char *owner,
+static enum queue_record_outcome record(struct fixture *fx, const char *owner,
                                         const struct queue_job *job,
                                         struct queue_result r)
 {
@@ -264,11 +268,17 @@ static void claim_outcomes_move_job_and_attempt(void **state)
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct queue_job job = claim_one(fx, "w1");
         struct queue_result r = {
-            .kind = cases[i].kind, .sent = true, .http_status = 200,
-            .code = "1000", .message = "Transaction Pending",
-            .provider_txn_id = "P-77", .body = "{\"ok\":\xff}",
-            .duration_ms = 12, .delay_ms = 3600000,
-            .callback_timeout_s = 1800, .max_probes = 8,
+            .kind = cases[i].kind,
+            .sent = true,
+            .http_status = 200,
+            .code = "1000",
+            .message = "Transaction Pending",
+            .provider_txn_id = "P-77",
+            .body = "{\"ok\":\xff}",
+            .duration_ms = 12,
+            .delay_ms = 3600000,
+            .callback_timeout_s = 1800,
+            .max_probes = 8,
         };
 
         assert_int_equal(record(fx, "w1", &job, r), QUEUE_RECORDED);
@@ -300,7 +310,9 @@ static void claim_retry_probes_with_same_id(void **state)
 {
     struct fixture *fx = *state;
     struct queue_result retry = {
-        .kind = QUEUE_RESULT_RETRY, .sent = true, .delay_ms = 0,
+        .kind = QUEUE_RESULT_RETRY,
+        .sent = true,
+        .delay_ms = 0,
         .max_probes = 2,
     };
     struct queue_job first;
@@ -317,8 +329,7 @@ static void claim_retry_probes_with_same_id(void **state)
     assert_int_equal(record(fx, "w2", &again, retry), QUEUE_RECORDED);
     again = claim_one(fx, "w1");
     /* The third ambiguous answer passes max_probes: unknown, not a new id. */
-    assert_int_equal(record(fx, "w1", &again, retry),
-                     QUEUE_RECORDED_UNKNOWN);
+    assert_int_equal(record(fx, "w1", &again, retry), QUEUE_RECORDED_UNKNOWN);
     assert_int_equal(scalar(fx, "select count(*) from jobs where state ="
                                 " 'unknown'"),
                      1);
@@ -332,7 +343,9 @@ static void claim_not_sent_does_not_count_as_probe(void **state)
 {
     struct fixture *fx = *state;
     struct queue_result not_sent = {
-        .kind = QUEUE_RESULT_RETRY, .sent = false, .max_probes = 1,
+        .kind = QUEUE_RESULT_RETRY,
+        .sent = false,
+        .max_probes = 1,
     };
     struct queue_job job;
     int i;
@@ -360,7 +373,8 @@ static void claim_answer_resets_unsent_count(void **state)
     struct queue_result not_sent = { .kind = QUEUE_RESULT_RETRY,
                                      .max_probes = 8 };
     struct queue_result ambiguous = { .kind = QUEUE_RESULT_RETRY,
-                                      .sent = true, .max_probes = 8 };
+                                      .sent = true,
+                                      .max_probes = 8 };
     struct queue_job job;
 
     add_jobs(fx->conn, 1, 1, "pay");
@@ -386,7 +400,8 @@ static void claim_unsent_probe_of_live_id_gives_up(void **state)
 {
     struct fixture *fx = *state;
     struct queue_result ambiguous = { .kind = QUEUE_RESULT_RETRY,
-                                      .sent = true, .max_probes = 2 };
+                                      .sent = true,
+                                      .max_probes = 2 };
     struct queue_result unsent_probe = { .kind = QUEUE_RESULT_RETRY,
                                          .counts_as_probe = true,
                                          .max_probes = 2 };
@@ -421,10 +436,14 @@ static void claim_systemic_answer_to_probe_keeps_id(void **state)
 {
     struct fixture *fx = *state;
     struct queue_result ambiguous = { .kind = QUEUE_RESULT_RETRY,
-                                      .sent = true, .max_probes = 8 };
+                                      .sent = true,
+                                      .max_probes = 8 };
     struct queue_result refused = {
-        .kind = QUEUE_RESULT_NOT_EXECUTED, .sent = true, .http_status = 401,
-        .code = "0005", .message = "Invalid Password",
+        .kind = QUEUE_RESULT_NOT_EXECUTED,
+        .sent = true,
+        .http_status = 401,
+        .code = "0005",
+        .message = "Invalid Password",
     };
     struct queue_claim_opts o = opts("w3", 4);
     struct queue_job jobs[4];
@@ -473,7 +492,8 @@ static void claim_systemic_answer_to_first_send_closes_it(void **state)
 {
     struct fixture *fx = *state;
     struct queue_result refused = { .kind = QUEUE_RESULT_NOT_EXECUTED,
-                                    .sent = true, .code = "1005" };
+                                    .sent = true,
+                                    .code = "1005" };
     struct queue_job job;
 
     add_jobs(fx->conn, 1, 1, "deposit");
@@ -494,7 +514,9 @@ static void claim_not_executed_then_new_id(void **state)
 {
     struct fixture *fx = *state;
     struct queue_result refused = {
-        .kind = QUEUE_RESULT_NOT_EXECUTED, .sent = true, .code = "0005",
+        .kind = QUEUE_RESULT_NOT_EXECUTED,
+        .sent = true,
+        .code = "0005",
     };
     struct queue_job first;
     struct queue_job second;
@@ -515,7 +537,9 @@ static void claim_never_moves_a_final_state_back(void **state)
 {
     struct fixture *fx = *state;
     struct queue_result pending = {
-        .kind = QUEUE_RESULT_PENDING, .sent = true, .code = "1000",
+        .kind = QUEUE_RESULT_PENDING,
+        .sent = true,
+        .code = "1000",
         .callback_timeout_s = 60,
     };
     struct queue_job job;
@@ -559,8 +583,7 @@ static void claim_expired_lease_is_taken_over_and_probed(void **state)
     assert_true(heir.live);
     assert_int_equal(heir.probe_count, 1);
     /* The dead worker's late write is refused; the heir's applies. */
-    assert_int_equal(record(fx, "dead-worker", &dead, ok),
-                     QUEUE_RECORD_LOST);
+    assert_int_equal(record(fx, "dead-worker", &dead, ok), QUEUE_RECORD_LOST);
     assert_int_equal(record(fx, "heir", &heir, ok), QUEUE_RECORDED);
     assert_int_equal(scalar(fx, "select count(*) from attempts"), 1);
 }
@@ -569,7 +592,9 @@ static void claim_pending_without_callback_becomes_unknown(void **state)
 {
     struct fixture *fx = *state;
     struct queue_result pending = {
-        .kind = QUEUE_RESULT_PENDING, .sent = true, .code = "1000",
+        .kind = QUEUE_RESULT_PENDING,
+        .sent = true,
+        .code = "1000",
         .callback_timeout_s = 3600,
     };
     struct queue_job job;
@@ -596,7 +621,8 @@ static void claim_release_closes_only_fresh_attempts(void **state)
 {
     struct fixture *fx = *state;
     struct queue_result release = { .kind = QUEUE_RESULT_RELEASE };
-    struct queue_result retry = { .kind = QUEUE_RESULT_RETRY, .sent = true,
+    struct queue_result retry = { .kind = QUEUE_RESULT_RETRY,
+                                  .sent = true,
                                   .max_probes = 5 };
     struct queue_job job;
     char first_txn[QUEUE_TXN_ID_MAX + 1];
@@ -655,35 +681,52 @@ struct race {
     const struct testdb *db;
     struct queue_job jobs[RACE_JOBS];
     pthread_barrier_t start;
-    int lost; /* worker writes that found the callback first */
+    int batch; /* outcomes per worker statement */
+    int lost;  /* worker writes that found the callback first */
 };
 
 /*
- * The worker's side: what each send answered, recorded one job per
- * transaction as a sender does. Thirds: pending (accepted), succeeded
- * (a payout's 01), no clear answer (a probe later).
+ * The worker's side: what each send answered, recorded r->batch jobs per
+ * statement as the recorder does (one at a time when 1). Thirds: pending
+ * (accepted), succeeded (a payout's 01), no clear answer (a probe later).
  */
 static void *race_worker(void *arg)
 {
+    static const enum queue_result_kind kinds[] = {
+        QUEUE_RESULT_PENDING,
+        QUEUE_RESULT_SUCCEEDED,
+        QUEUE_RESULT_RETRY,
+    };
     struct race *r = arg;
     PGconn *conn = PQconnectdb(r->db->conninfo);
+    struct queue_result res[RACE_BATCH];
+    struct queue_record_item items[RACE_BATCH];
+    enum queue_record_outcome outs[RACE_BATCH];
     int i;
+    int k;
 
     pthread_barrier_wait(&r->start);
-    for (i = 0; i < RACE_JOBS; i++) {
-        static const enum queue_result_kind kinds[] = {
-            QUEUE_RESULT_PENDING, QUEUE_RESULT_SUCCEEDED, QUEUE_RESULT_RETRY,
-        };
-        struct queue_result res = {
-            .kind = kinds[i % 3], .sent = true, .http_status = 200,
-            .code = i % 3 == 1 ? "01" : "1000", .callback_timeout_s = 600,
-            .max_probes = 8, .delay_ms = 600000,
-        };
-        enum queue_record_outcome out;
+    for (i = 0; i < RACE_JOBS; i += r->batch) {
+        for (k = 0; k < r->batch; k++) {
+            struct queue_result one = {
+                .kind = kinds[(i + k) % 3],
+                .sent = true,
+                .http_status = 200,
+                .code = (i + k) % 3 == 1 ? "01" : "1000",
+                .callback_timeout_s = 600,
+                .max_probes = 8,
+                .delay_ms = 600000,
+            };
 
-        assert_int_equal(queue_record(conn, "w1", &r->jobs[i], &res, &out),
+            res[k] = one;
+            items[k].owner = "w1";
+            items[k].job = &r->jobs[i + k];
+            items[k].res = &res[k];
+        }
+        assert_int_equal(queue_record_batch(conn, items, r->batch, outs),
                          PAYQ_OK);
-        r->lost += out == QUEUE_RECORD_LOST;
+        for (k = 0; k < r->batch; k++)
+            r->lost += outs[k] == QUEUE_RECORD_LOST;
     }
     PQfinish(conn);
     return NULL;
@@ -707,12 +750,16 @@ static void *race_callbacks(void *arg)
     for (i = RACE_JOBS - 1; i >= 0; i--) {
         bool fail = i % 6 == 0;
         struct callback_item it = {
-            .endpoint = "pay", .body = "{}", .body_len = 2,
-            .source = "127.0.0.1", .txn_id = r->jobs[i].txn_id,
-            .body_txn_id = r->jobs[i].txn_id, .provider_txn_id = "P-1",
+            .endpoint = "pay",
+            .body = "{}",
+            .body_len = 2,
+            .source = "127.0.0.1",
+            .txn_id = r->jobs[i].txn_id,
+            .body_txn_id = r->jobs[i].txn_id,
+            .provider_txn_id = "P-1",
             .status = fail ? "Failed" : "Successfull",
-            .code = fail ? "1002" : "01", .verdict = fail ? "failure"
-                                                          : "success",
+            .code = fail ? "1002" : "01",
+            .verdict = fail ? "failure" : "success",
         };
 
         items[n++] = it;
@@ -745,11 +792,10 @@ static void log_transitions(PGconn *conn)
  * side locks the job row, re-reads and changes it only by a guarded
  * transition, so whoever comes second sees what the first did. The
  * callback's final word wins every time, nothing is applied twice, and
- * no state ever moves backwards.
+ * no state ever moves backwards. batch: outcomes per worker statement.
  */
-static void claim_worker_and_callbacks_race_safely(void **state)
+static void race_worker_and_callbacks(struct fixture *fx, int batch)
 {
-    struct fixture *fx = *state;
     struct queue_claim_opts o = opts("w1", QUEUE_CLAIM_MAX);
     struct race *r = calloc(1, sizeof(*r));
     pthread_t threads[2];
@@ -758,20 +804,19 @@ static void claim_worker_and_callbacks_race_safely(void **state)
 
     assert_non_null(r);
     r->db = &fx->db;
+    r->batch = batch;
     add_jobs(fx->conn, 1, RACE_JOBS, "pay");
     testdb_exec_ok(fx->conn, "update jobs set reference = 'R-' || id,"
                              " amount = 1000");
     while (got < RACE_JOBS) {
-        assert_int_equal(queue_claim(fx->conn, &o, r->jobs + got, &n),
-                         PAYQ_OK);
+        assert_int_equal(queue_claim(fx->conn, &o, r->jobs + got, &n), PAYQ_OK);
         assert_true(n > 0);
         got += n;
     }
     log_transitions(fx->conn);
     assert_int_equal(pthread_barrier_init(&r->start, NULL, 2), 0);
     assert_int_equal(pthread_create(&threads[0], NULL, race_worker, r), 0);
-    assert_int_equal(pthread_create(&threads[1], NULL, race_callbacks, r),
-                     0);
+    assert_int_equal(pthread_create(&threads[1], NULL, race_callbacks, r), 0);
     assert_int_equal(pthread_join(threads[0], NULL), 0);
     assert_int_equal(pthread_join(threads[1], NULL), 0);
     pthread_barrier_destroy(&r->start);
@@ -808,6 +853,315 @@ static void claim_worker_and_callbacks_race_safely(void **state)
     free(r);
 }
 
+static void claim_worker_and_callbacks_race_safely(void **state)
+{
+    race_worker_and_callbacks(*state, 1);
+}
+
+/*
+ * The same race with the worker's outcomes written 16 per statement, as
+ * the recorder writes them: both sides lock many jobs at once, in job id
+ * order, so neither deadlocks, and each job's guard still holds alone.
+ */
+static void claim_batched_records_and_callbacks_race_safely(void **state)
+{
+    race_worker_and_callbacks(*state, RACE_BATCH);
+}
+
+/* Claims n jobs of batch 1 for owner, in one claim. */
+static void claim_n(struct fixture *fx, const char *owner, int n,
+                    struct queue_job *jobs)
+{
+    struct queue_claim_opts o = opts(owner, n);
+    int got = 0;
+
+    assert_int_equal(queue_claim(fx->conn, &o, jobs, &got), PAYQ_OK);
+    assert_int_equal(got, n);
+}
+
+/* Writes res[i] for jobs[i], all under owner, in one statement. */
+static void record_all(struct fixture *fx, const char *owner,
+                       const struct queue_job *jobs,
+                       const struct queue_result *res, int n,
+                       enum queue_record_outcome *outs)
+{
+    struct queue_record_item items[8];
+    int i;
+
+    assert_true(n <= 8);
+    for (i = 0; i < n; i++) {
+        items[i].owner = owner;
+        items[i].job = &jobs[i];
+        items[i].res = &res[i];
+    }
+    assert_int_equal(queue_record_batch(fx->conn, items, n, outs), PAYQ_OK);
+}
+
+/* The job's state and its attempt's outcome, as "state/outcome". */
+static void job_and_attempt(struct fixture *fx, const struct queue_job *job,
+                            char *out, size_t size)
+{
+    char sql[256];
+    PGresult *res;
+
+    snprintf(sql, sizeof(sql),
+             "select j.state || '/' || a.outcome from jobs j join attempts"
+             " a on a.job_id = j.id where j.id = %lld and a.id = %lld",
+             job->id, job->attempt_id);
+    res = PQexec(fx->conn, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(res), 1);
+    snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+/*
+ * One statement writes every kind of outcome for many jobs, each as
+ * queue_record() writes it alone, all in one transaction: every row it
+ * changed carries the same transaction id (xmin).
+ */
+static void claim_batch_records_many_jobs_in_one_transaction(void **state)
+{
+    static const struct {
+        enum queue_result_kind kind;
+        const char *want;
+    } cases[] = {
+        { QUEUE_RESULT_PENDING, "pending/pending" },
+        { QUEUE_RESULT_SUCCEEDED, "succeeded/succeeded" },
+        { QUEUE_RESULT_FAILED, "failed/failed" },
+        { QUEUE_RESULT_RETRY, "queued/open" },
+        { QUEUE_RESULT_NOT_EXECUTED, "queued/not_executed" },
+        { QUEUE_RESULT_COLLISION, "unknown/unknown" },
+        { QUEUE_RESULT_RELEASE, "queued/not_executed" },
+    };
+    enum { N = sizeof(cases) / sizeof(cases[0]) };
+    struct fixture *fx = *state;
+    struct queue_job jobs[N];
+    struct queue_result res[N];
+    enum queue_record_outcome outs[N];
+    char got[64];
+    size_t i;
+
+    add_jobs(fx->conn, 1, N, "pay");
+    claim_n(fx, "w1", N, jobs);
+    for (i = 0; i < N; i++) {
+        struct queue_result r = {
+            .kind = cases[i].kind,
+            .sent = true,
+            .http_status = 200,
+            .code = "1000",
+            .message = "Transaction Pending",
+            .provider_txn_id = "P-9",
+            .body = "{\"ok\":\xff}",
+            .duration_ms = 7,
+            .delay_ms = 3600000,
+            .callback_timeout_s = 1800,
+            .max_probes = 8,
+        };
+
+        res[i] = r;
+    }
+    record_all(fx, "w1", jobs, res, N, outs);
+    for (i = 0; i < N; i++) {
+        assert_int_equal(outs[i], QUEUE_RECORDED);
+        job_and_attempt(fx, &jobs[i], got, sizeof(got));
+        assert_string_equal(got, cases[i].want);
+    }
+    assert_int_equal(scalar(fx, "select count(*) from jobs where"
+                                " lease_owner is null and state <>"
+                                " 'running'"),
+                     N);
+    /* One transaction: jobs and attempts alike. */
+    assert_int_equal(scalar(fx, "select count(distinct x) from (select"
+                                " xmin::text x from jobs union all select"
+                                " xmin::text from attempts where outcome"
+                                " <> 'open' or send_count > 0) t"),
+                     1);
+    /* What was answered is kept; bad bytes escaped. */
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " response_body = '{\"ok\":\\xff}'"
+                                " and duration_ms = 7 and provider_txn_id"
+                                " = 'P-9'"),
+                     N);
+}
+
+/*
+ * Each job in a batch is guarded on its own: a job a callback settled
+ * first, or another worker took over after its lease expired, is left
+ * alone (its attempt too), and the others of the same statement apply.
+ */
+static void claim_batch_guards_each_job(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_job jobs[4];
+    struct queue_job heir;
+    struct queue_result res[4];
+    enum queue_record_outcome outs[4];
+    char got[64];
+    int i;
+
+    add_jobs(fx->conn, 1, 4, "deposit");
+    claim_n(fx, "w1", 4, jobs);
+    /* Job 1: its callback came first. Job 2: taken over by "heir". */
+    testdb_exec_ok(fx->conn, "update jobs set state = 'succeeded',"
+                             " finished_at = now(), lease_owner = null,"
+                             " lease_expires_at = null where id ="
+                             " (select min(id) + 1 from jobs)");
+    testdb_exec_ok(fx->conn, "update attempts set outcome = 'succeeded'"
+                             " where job_id = (select min(id) + 1 from"
+                             " jobs)");
+    testdb_exec_ok(fx->conn, "update jobs set lease_expires_at = now() -"
+                             " interval '1 second' where id = (select"
+                             " min(id) + 2 from jobs)");
+    assert_int_equal(queue_reap_expired(fx->conn, &i), PAYQ_OK);
+    assert_int_equal(i, 1);
+    heir = claim_one(fx, "heir");
+    assert_int_equal(heir.id, jobs[2].id);
+    for (i = 0; i < 4; i++) {
+        struct queue_result r = { .kind = QUEUE_RESULT_FAILED,
+                                  .sent = true,
+                                  .code = "1002",
+                                  .message = "declined" };
+
+        res[i] = r;
+    }
+    record_all(fx, "w1", jobs, res, 4, outs);
+    assert_int_equal(outs[0], QUEUE_RECORDED);
+    assert_int_equal(outs[1], QUEUE_RECORD_LOST);
+    assert_int_equal(outs[2], QUEUE_RECORD_LOST);
+    assert_int_equal(outs[3], QUEUE_RECORDED);
+    job_and_attempt(fx, &jobs[0], got, sizeof(got));
+    assert_string_equal(got, "failed/failed");
+    job_and_attempt(fx, &jobs[1], got, sizeof(got));
+    assert_string_equal(got, "succeeded/succeeded"); /* not backwards */
+    job_and_attempt(fx, &jobs[2], got, sizeof(got));
+    assert_string_equal(got, "running/open"); /* the heir's now */
+    assert_int_equal(scalar(fx, "select count(*) from jobs where state ="
+                                " 'running' and lease_owner = 'heir'"),
+                     1);
+    job_and_attempt(fx, &jobs[3], got, sizeof(got));
+    assert_string_equal(got, "failed/failed");
+}
+
+/* A batch that names a job twice, or is out of bounds, writes nothing. */
+static void claim_batch_refuses_a_job_twice(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_job jobs[2];
+    struct queue_result ok = { .kind = QUEUE_RESULT_SUCCEEDED, .sent = true };
+    struct queue_record_item items[2] = {
+        { .owner = "w1", .job = &jobs[0], .res = &ok },
+        { .owner = "w1", .job = &jobs[0], .res = &ok },
+    };
+    enum queue_record_outcome outs[2];
+
+    add_jobs(fx->conn, 1, 2, "pay");
+    claim_n(fx, "w1", 2, jobs);
+    assert_int_equal(queue_record_batch(fx->conn, items, 2, outs),
+                     PAYQ_ERR_USAGE);
+    assert_int_equal(outs[0], QUEUE_RECORD_LOST);
+    assert_int_equal(queue_record_batch(fx->conn, items, 0, outs),
+                     PAYQ_ERR_USAGE);
+    assert_int_equal(scalar(fx, "select count(*) from jobs where state ="
+                                " 'running'"),
+                     2);
+}
+
+/*
+ * What a process that dies between its sends and the write of their
+ * outcomes leaves behind: jobs running under its lease, attempts open.
+ * Once the lease expires another worker probes each with the SAME id
+ * (live: the dead one may have sent it), and the dead one's late write,
+ * should it ever come, changes nothing.
+ */
+static void claim_unwritten_outcomes_are_probed_same_id(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_job dead[3];
+    struct queue_job heir[3];
+    struct queue_result ok[3] = {
+        { .kind = QUEUE_RESULT_SUCCEEDED, .sent = true },
+        { .kind = QUEUE_RESULT_SUCCEEDED, .sent = true },
+        { .kind = QUEUE_RESULT_SUCCEEDED, .sent = true },
+    };
+    enum queue_record_outcome outs[3];
+    int n = 0;
+    int i;
+
+    add_jobs(fx->conn, 1, 3, "deposit");
+    claim_n(fx, "dead", 3, dead);
+    /* ... sent, answered, and the process died before the write. */
+    testdb_exec_ok(fx->conn, "update jobs set lease_expires_at = now() -"
+                             " interval '1 second'");
+    assert_int_equal(queue_reap_expired(fx->conn, &n), PAYQ_OK);
+    assert_int_equal(n, 3);
+    claim_n(fx, "heir", 3, heir);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(heir[i].id, dead[i].id);
+        assert_string_equal(heir[i].txn_id, dead[i].txn_id);
+        assert_int_equal(heir[i].attempt_id, dead[i].attempt_id);
+        assert_true(heir[i].resend);
+        assert_true(heir[i].live);
+        assert_int_equal(heir[i].probe_count, 1);
+    }
+    record_all(fx, "dead", dead, ok, 3, outs);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(outs[i], QUEUE_RECORD_LOST);
+    assert_int_equal(scalar(fx, "select count(*) from attempts where"
+                                " outcome = 'open' and send_count = 0"),
+                     3);
+    record_all(fx, "heir", heir, ok, 3, outs);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(outs[i], QUEUE_RECORDED);
+    assert_int_equal(scalar(fx, "select count(*) from jobs j join attempts"
+                                " a on a.job_id = j.id where j.state ="
+                                " 'succeeded' and a.outcome = 'succeeded'"),
+                     3);
+    assert_int_equal(scalar(fx, "select count(*) from attempts"), 3);
+}
+
+/* The index counters of jobs, after this session's last statement. */
+static long long index_reads(struct fixture *fx, const char *index)
+{
+    char sql[256];
+
+    /* Statistics reach the shared counters when a transaction ends. */
+    testdb_exec_ok(fx->conn, "select pg_stat_force_next_flush()");
+    testdb_exec_ok(fx->conn, "select 1");
+    snprintf(sql, sizeof(sql),
+             "select coalesce(sum(idx_tup_read), 0) from"
+             " pg_stat_user_indexes where indexrelname = '%s'",
+             index);
+    testdb_exec_ok(fx->conn, "select pg_stat_clear_snapshot()");
+    return scalar(fx, sql);
+}
+
+/*
+ * A claim's cost follows the jobs it takes, not the depth of the queue:
+ * it walks jobs_claim_idx in (run_at, id) order and stops after them,
+ * never reading the queue whole through jobs_batch_state_idx.
+ */
+static void claim_reads_only_the_jobs_it_takes(void **state)
+{
+    struct fixture *fx = *state;
+    struct queue_claim_opts o = opts("w1", 4);
+    struct queue_job jobs[4];
+    long long claim_before;
+    long long batch_before;
+    int n = 0;
+
+    add_jobs(fx->conn, 1, 3000, "deposit");
+    testdb_exec_ok(fx->conn, "analyze jobs");
+    claim_before = index_reads(fx, "jobs_claim_idx");
+    batch_before = index_reads(fx, "jobs_batch_state_idx");
+    assert_int_equal(queue_claim(fx->conn, &o, jobs, &n), PAYQ_OK);
+    assert_int_equal(n, 4);
+    print_message("claim of 4 in 3000: %lld entries of jobs_claim_idx\n",
+                  index_reads(fx, "jobs_claim_idx") - claim_before);
+    assert_in_range(index_reads(fx, "jobs_claim_idx") - claim_before, 4, 16);
+    assert_int_equal(index_reads(fx, "jobs_batch_state_idx"), batch_before);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -830,6 +1184,12 @@ int main(void)
         T(claim_release_closes_only_fresh_attempts),
         T(claim_cancelled_batch_only_probes),
         T(claim_worker_and_callbacks_race_safely),
+        T(claim_batched_records_and_callbacks_race_safely),
+        T(claim_batch_records_many_jobs_in_one_transaction),
+        T(claim_batch_guards_each_job),
+        T(claim_batch_refuses_a_job_twice),
+        T(claim_unwritten_outcomes_are_probed_same_id),
+        T(claim_reads_only_the_jobs_it_takes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

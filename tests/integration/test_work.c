@@ -319,8 +319,7 @@ static void work_polls_without_listen(void **state)
     start(fx, NULL, args, NULL);
     wait_ready(fx);
     testwork_seed(fx->conn, "deposit", 2, 1000);
-    expect_within(fx, "select bool_and(state = 'succeeded') from jobs",
-                  5000);
+    expect_within(fx, "select bool_and(state = 'succeeded') from jobs", 5000);
 }
 
 /* A decline is final, with the code and its description. */
@@ -383,8 +382,7 @@ static void work_no_answer_becomes_unknown(void **state)
 
     testwork_seed(fx->conn, "pay", 2, 1000);
     start(fx, sim_args, args, NULL);
-    expect_within(fx, "select bool_and(state = 'unknown') from jobs",
-                  15000);
+    expect_within(fx, "select bool_and(state = 'unknown') from jobs", 15000);
     assert_int_equal(scalar(fx, "select count(*) from attempts where"
                                 " outcome = 'unknown' and send_count = 3"),
                      2);
@@ -392,10 +390,8 @@ static void work_no_answer_becomes_unknown(void **state)
     testwork_ledger(&fx->sim, &l);
     assert_int_equal(l.executed, 0);
     /* Per-job lines are debug only: none at info or warn named a job. */
-    assert_int_equal(testwork_log_count2(&fx->work, "level=info", "job="),
-                     0);
-    assert_int_equal(testwork_log_count2(&fx->work, "level=warn", "job="),
-                     0);
+    assert_int_equal(testwork_log_count2(&fx->work, "level=info", "job="), 0);
+    assert_int_equal(testwork_log_count2(&fx->work, "level=warn", "job="), 0);
     assert_int_equal(testwork_log_count(&fx->work, "level=error"), 0);
 }
 
@@ -412,8 +408,10 @@ static void work_collision_is_set_aside(void **state)
     testwork_seed(conn, "deposit", 1, 1000);
     testsim_start(&fx->sim, NULL);
     testwork_start(&fx->work, other.conninfo, &fx->sim, NULL, NULL);
-    assert_true(testwork_wait_sql(conn, "select state = 'succeeded' from"
-                                        " jobs", 10000));
+    assert_true(testwork_wait_sql(conn,
+                                  "select state = 'succeeded' from"
+                                  " jobs",
+                                  10000));
     testwork_cleanup(&fx->work);
     PQfinish(conn);
     testdb_drop(&other);
@@ -439,8 +437,10 @@ static void work_auth_failure_pauses_without_failing(void **state)
     testwork_seed(fx->conn, "deposit", 4, 1000);
     testwork_seed(fx->conn, "pay", 4, 1000);
     start(fx, NULL, NULL, env);
-    expect_within(fx, "select count(*) = 1 from pool_pauses"
-                      " where scope = 'all'", 10000);
+    expect_within(fx,
+                  "select count(*) = 1 from pool_pauses"
+                  " where scope = 'all'",
+                  10000);
     sleep(2); /* several re-checks, backoff 100ms to 1s */
     assert_int_equal(scalar(fx, "select count(*) from jobs where state"
                                 " in ('failed', 'unknown', 'pending',"
@@ -470,8 +470,10 @@ static void work_short_float_pauses_deposits(void **state)
 
     testwork_seed(fx->conn, "deposit", 3, 5000);
     start(fx, sim_args, NULL, NULL);
-    expect_within(fx, "select count(*) = 1 from pool_pauses"
-                      " where scope = 'deposit'", 10000);
+    expect_within(fx,
+                  "select count(*) = 1 from pool_pauses"
+                  " where scope = 'deposit'",
+                  10000);
     sleep(1);
     assert_int_equal(scalar(fx, "select count(*) from jobs"
                                 " where state = 'queued'"),
@@ -480,8 +482,10 @@ static void work_short_float_pauses_deposits(void **state)
     assert_int_equal(l.transactions, 0);
 
     testwork_seed(fx->conn, "pay", 1, 20000);
-    expect_within(fx, "select count(*) = 3 from jobs where kind ="
-                      " 'deposit' and state = 'succeeded'", 20000);
+    expect_within(fx,
+                  "select count(*) = 3 from jobs where kind ="
+                  " 'deposit' and state = 'succeeded'",
+                  20000);
     expect_within(fx, "select count(*) = 0 from pool_pauses", 5000);
     assert_int_equal(testwork_log_count(&fx->work, "sending paused"), 1);
     assert_int_equal(testwork_log_count(&fx->work, "sending resumed"), 1);
@@ -492,16 +496,18 @@ static void work_graceful_shutdown_releases_unstarted(void **state)
 {
     static const char *const sim_args[] = { "--slow", "100", "--slow-ms",
                                             "1500", NULL };
-    static const char *const args[] = { "--workers", "2", "--claim", "4",
-                                        "--lease", "20s", NULL };
+    static const char *const args[] = { "--workers", "2",   "--claim", "4",
+                                        "--lease",   "20s", NULL };
     static const char *const env[] = { "PAYQ_TIMEOUT_MS=5000", NULL };
     struct fixture *fx = *state;
     struct testwork_ledger l;
 
     testwork_seed(fx->conn, "deposit", 12, 1000);
     start(fx, sim_args, args, env);
-    expect_within(fx, "select count(*) = 8 from jobs"
-                      " where state = 'running'", 10000);
+    expect_within(fx,
+                  "select count(*) = 8 from jobs"
+                  " where state = 'running'",
+                  10000);
     wait_sim_requests(fx, 2); /* both requests are at the simulator */
     assert_int_equal(testwork_signal(&fx->work, SIGTERM), 0);
     assert_int_equal(scalar(fx, "select count(*) from jobs"
@@ -529,8 +535,10 @@ static void work_second_signal_exits_at_once(void **state)
 
     testwork_seed(fx->conn, "deposit", 4, 1000);
     start(fx, sim_args, args, env);
-    expect_within(fx, "select count(*) > 0 from jobs"
-                      " where state = 'running'", 10000);
+    expect_within(fx,
+                  "select count(*) > 0 from jobs"
+                  " where state = 'running'",
+                  10000);
     wait_sim_requests(fx, 1);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(kill(fx->work.pid, SIGTERM), 0);
@@ -561,8 +569,10 @@ static void work_inbox_imports_and_sends(void **state)
           "INB-2,0788000002,2500,bursary refund,Green Hill School\n",
           f);
     fclose(f);
-    expect_within(fx, "select count(*) = 2 from jobs where kind ="
-                      " 'deposit' and state = 'succeeded'", 20000);
+    expect_within(fx,
+                  "select count(*) = 2 from jobs where kind ="
+                  " 'deposit' and state = 'succeeded'",
+                  20000);
     snprintf(path, sizeof(path), "%s/imported/payouts.csv", dir);
     assert_int_equal(access(path, F_OK), 0);
     assert_int_equal(testwork_signal(&fx->work, SIGTERM), 0);
@@ -613,8 +623,10 @@ static void work_callbacks_settle_collections(void **state)
     testwork_seed(fx->conn, "pay", 20, 1200);
     testwork_seed(fx->conn, "deposit", 10, 1500);
     start(fx, sim_args, args, env);
-    expect_within(fx, "select count(*) = 30 from jobs"
-                      " where state = 'succeeded'", 30000);
+    expect_within(fx,
+                  "select count(*) = 30 from jobs"
+                  " where state = 'succeeded'",
+                  30000);
     expect_within(fx, "select count(*) >= 30 from callbacks", 10000);
     assert_int_equal(scalar(fx, "select count(*) from callbacks where"
                                 " effect = 'applied'"),
@@ -628,9 +640,11 @@ static void work_callbacks_settle_collections(void **state)
                                 " c.job_id where c.endpoint = 'pay' and"
                                 " j.kind = 'pay' and c.effect = 'applied'"),
                      20);
-    expect_within(fx, "select count(distinct c.job_id) = 10 from callbacks c"
-                      " join jobs j on j.id = c.job_id where c.endpoint ="
-                      " 'deposit' and j.kind = 'deposit'", 10000);
+    expect_within(fx,
+                  "select count(distinct c.job_id) = 10 from callbacks c"
+                  " join jobs j on j.id = c.job_id where c.endpoint ="
+                  " 'deposit' and j.kind = 'deposit'",
+                  10000);
     assert_int_equal(scalar(fx, "select count(*) from callbacks c join jobs"
                                 " j on j.id = c.job_id where c.endpoint <>"
                                 " j.kind"),
@@ -657,8 +671,10 @@ static void work_deposit_settled_by_its_callback(void **state)
     receiver_init(&rc);
     testwork_seed(fx->conn, "deposit", 5, 1500);
     start(fx, sim_args, args, env);
-    expect_within(fx, "select count(*) = 5 from jobs"
-                      " where state = 'succeeded'", 20000);
+    expect_within(fx,
+                  "select count(*) = 5 from jobs"
+                  " where state = 'succeeded'",
+                  20000);
     assert_int_equal(scalar(fx, "select count(*) from callbacks where"
                                 " endpoint = 'deposit' and effect ="
                                 " 'applied'"),
@@ -682,14 +698,21 @@ static void work_callbacks_race_worker_writes(void **state)
 {
     struct fixture *fx = *state;
     struct receiver rc;
-    const char *sim_args[] = { "--deposit-callback-url", rc.deposit_url,
-                               "--early-callbacks", "60",
-                               "--duplicate-callbacks", "30",
-                               "--reorder-callbacks", "--reorder-window-ms",
-                               "100", "--callback-delay-ms", "0",
-                               "--drop-after-execute", "10", NULL };
-    const char *args[] = { "--callbacks", rc.listen, "--workers", "8",
-                           NULL };
+    const char *sim_args[] = { "--deposit-callback-url",
+                               rc.deposit_url,
+                               "--early-callbacks",
+                               "60",
+                               "--duplicate-callbacks",
+                               "30",
+                               "--reorder-callbacks",
+                               "--reorder-window-ms",
+                               "100",
+                               "--callback-delay-ms",
+                               "0",
+                               "--drop-after-execute",
+                               "10",
+                               NULL };
+    const char *args[] = { "--callbacks", rc.listen, "--workers", "8", NULL };
     const char *env[] = { rc.base_env, NULL };
 
     receiver_init(&rc);
@@ -706,8 +729,10 @@ static void work_callbacks_race_worker_writes(void **state)
     testwork_seed(fx->conn, "pay", 80, 1200);
     testwork_seed(fx->conn, "deposit", 40, 1500);
     start(fx, sim_args, args, env);
-    expect_within(fx, "select count(*) = 120 from jobs"
-                      " where state = 'succeeded'", 40000);
+    expect_within(fx,
+                  "select count(*) = 120 from jobs"
+                  " where state = 'succeeded'",
+                  40000);
     assert_int_equal(scalar(fx, "select count(*) from transitions where"
                                 " old_state in ('succeeded', 'failed',"
                                 " 'cancelled') or (old_state = 'pending'"
@@ -803,8 +828,9 @@ static void work_not_sent_waits_for_provider_same_id(void **state)
     testwork_seed(fx->conn, "deposit", 3, 1000);
     testwork_start(&fx->work, fx->db.conninfo, &fx->sim, args, env);
     /* More tries than --max-probes: not sent is never given up. */
-    expect_within(fx, "select count(*) = 3 from attempts where outcome ="
-                      " 'open' and send_count = 0 and unsent_count >= 3",
+    expect_within(fx,
+                  "select count(*) = 3 from attempts where outcome ="
+                  " 'open' and send_count = 0 and unsent_count >= 3",
                   15000);
     assert_int_equal(scalar(fx, "select count(*) from jobs where state"
                                 " not in ('queued', 'running')"),
@@ -816,8 +842,10 @@ static void work_not_sent_waits_for_provider_same_id(void **state)
                      1);
 
     sim_on_port(fx, port, NULL);
-    expect_within(fx, "select count(*) = 3 from jobs"
-                      " where state = 'succeeded'", 15000);
+    expect_within(fx,
+                  "select count(*) = 3 from jobs"
+                  " where state = 'succeeded'",
+                  15000);
     assert_int_equal(scalar(fx, "select count(*) from attempts where"
                                 " request_txn_id = 'T-' || job_id || '-1'"
                                 " and outcome = 'succeeded'"
@@ -846,25 +874,29 @@ static void work_auth_recheck_resumes_when_fixed(void **state)
     testwork_seed(fx->conn, "deposit", 4, 1000);
     testwork_seed(fx->conn, "pay", 2, 1000);
     start(fx, rotated, NULL, NULL);
-    expect_within(fx, "select count(*) = 1 from pool_pauses"
-                      " where scope = 'all'", 10000);
+    expect_within(fx,
+                  "select count(*) = 1 from pool_pauses"
+                  " where scope = 'all'",
+                  10000);
     first_check = scalar(fx, "select (extract(epoch from recheck_at) *"
                              " 1000)::bigint from pool_pauses");
     /* Each failed re-check (a balance request) sets the next, later. */
-    expect_within(fx, "select count(*) = 1 from pool_pauses where"
-                      " extract(epoch from recheck_at) * 1000 > "
-                      "(select min(extract(epoch from since)) * 1000"
-                      " from pool_pauses) + 1500",
+    expect_within(fx,
+                  "select count(*) = 1 from pool_pauses where"
+                  " extract(epoch from recheck_at) * 1000 > "
+                  "(select min(extract(epoch from since)) * 1000"
+                  " from pool_pauses) + 1500",
                   10000);
     assert_true(scalar(fx, "select (extract(epoch from recheck_at) *"
-                           " 1000)::bigint from pool_pauses") >
-                first_check);
+                           " 1000)::bigint from pool_pauses") > first_check);
     expect_status(fx, "pool: all paused for ");
     expect_status(fx, "Unauthorized API access");
 
     restart_sim(fx, NULL);
-    expect_within(fx, "select count(*) = 6 from jobs where state in"
-                      " ('succeeded', 'pending')", 20000);
+    expect_within(fx,
+                  "select count(*) = 6 from jobs where state in"
+                  " ('succeeded', 'pending')",
+                  20000);
     expect_within(fx, "select count(*) = 0 from pool_pauses", 5000);
     expect_status(fx, "pool: not paused");
     assert_int_equal(scalar(fx, "select count(*) from attempts where"
@@ -888,11 +920,11 @@ static void work_auth_recheck_resumes_when_fixed(void **state)
  */
 static void work_systemic_answer_to_probe_keeps_id(void **state)
 {
-    static const char *const slow[] = { "--slow", "100", "--slow-ms",
-                                        "3000", NULL };
+    static const char *const slow[] = { "--slow", "100", "--slow-ms", "3000",
+                                        NULL };
     static const char *const rotated[] = { "--key", "rotated-key", NULL };
-    static const char *const args[] = { "--max-probes", "100", "--claim",
-                                        "1", NULL };
+    static const char *const args[] = { "--max-probes", "100", "--claim", "1",
+                                        NULL };
     struct fixture *fx = *state;
 
     testwork_seed(fx->conn, "deposit", 3, 1000);
@@ -900,21 +932,29 @@ static void work_systemic_answer_to_probe_keeps_id(void **state)
     wait_sim_executed(fx, 3); /* all three at once, one per thread */
     /* The answers never come: the provider vanishes, then refuses us. */
     crash_sim(fx, rotated);
-    expect_within(fx, "select count(*) = 1 from pool_pauses"
-                      " where scope = 'all'", 15000);
+    expect_within(fx,
+                  "select count(*) = 1 from pool_pauses"
+                  " where scope = 'all'",
+                  15000);
     /* Probed once paused: refused, its attempt still open. */
-    expect_within(fx, "select count(*) >= 1 from attempts where"
-                      " outcome = 'open' and http_status = 401", 15000);
-    expect_within(fx, "select count(*) = 3 from attempts where"
-                      " outcome = 'open' and send_count >= 1", 5000);
+    expect_within(fx,
+                  "select count(*) >= 1 from attempts where"
+                  " outcome = 'open' and http_status = 401",
+                  15000);
+    expect_within(fx,
+                  "select count(*) = 3 from attempts where"
+                  " outcome = 'open' and send_count >= 1",
+                  5000);
     assert_int_equal(scalar(fx, "select count(*) from attempts"), 3);
     assert_int_equal(scalar(fx, "select count(*) from jobs where state ="
                                 " 'queued' and attempt_count = 1"),
                      3);
 
     restart_sim(fx, NULL);
-    expect_within(fx, "select count(*) = 3 from jobs"
-                      " where state = 'succeeded'", 20000);
+    expect_within(fx,
+                  "select count(*) = 3 from jobs"
+                  " where state = 'succeeded'",
+                  20000);
     assert_int_equal(scalar(fx, "select count(*) from attempts where"
                                 " request_txn_id = 'T-' || job_id || '-1'"
                                 " and outcome = 'succeeded'"
@@ -941,10 +981,14 @@ static void work_deposit_1005_from_provider_pauses(void **state)
 
     testwork_seed(fx->conn, "deposit", 3, 5000);
     start(fx, sim_args, args, NULL);
-    expect_within(fx, "select count(*) = 1 from pool_pauses"
-                      " where scope = 'deposit'", 10000);
-    expect_within(fx, "select count(*) = 1 from attempts where"
-                      " response_code = '1005'", 5000);
+    expect_within(fx,
+                  "select count(*) = 1 from pool_pauses"
+                  " where scope = 'deposit'",
+                  10000);
+    expect_within(fx,
+                  "select count(*) = 1 from attempts where"
+                  " response_code = '1005'",
+                  5000);
     assert_int_equal(scalar(fx, "select count(*) from attempts where"
                                 " response_code = '1005' and outcome ="
                                 " 'not_executed'"),
@@ -958,8 +1002,10 @@ static void work_deposit_1005_from_provider_pauses(void **state)
     expect_status(fx, "pool: deposit paused for ");
 
     testwork_seed(fx->conn, "pay", 1, 20000);
-    expect_within(fx, "select count(*) = 3 from jobs where kind ="
-                      " 'deposit' and state = 'succeeded'", 20000);
+    expect_within(fx,
+                  "select count(*) = 3 from jobs where kind ="
+                  " 'deposit' and state = 'succeeded'",
+                  20000);
     assert_int_equal(testwork_log_count(&fx->work, "sending paused"), 1);
     assert_int_equal(paid_once(fx), 4);
 }
@@ -972,15 +1018,16 @@ static void work_deposit_1005_from_provider_pauses(void **state)
  */
 static void work_rate_bounds_the_pool(void **state)
 {
-    static const char *const args[] = { "--workers", "8", "--rate", "4",
-                                        NULL };
+    static const char *const args[] = { "--workers", "8", "--rate", "4", NULL };
     struct fixture *fx = *state;
     long long span_ms;
 
     testwork_seed(fx->conn, "deposit", 16, 1000);
     start(fx, NULL, args, NULL);
-    expect_within(fx, "select count(*) = 16 from jobs"
-                      " where state = 'succeeded'", 20000);
+    expect_within(fx,
+                  "select count(*) = 16 from jobs"
+                  " where state = 'succeeded'",
+                  20000);
     /* When each left: its record's time less the request's own. */
     span_ms = scalar(fx, "select (extract(epoch from max(s) - min(s)) *"
                          " 1000)::bigint from (select first_sent_at -"
@@ -998,8 +1045,7 @@ static void work_rate_bounds_the_pool(void **state)
  */
 static void work_max_in_flight_bounds_the_pool(void **state)
 {
-    static const char *const sim_args[] = { "--latency-ms", "300-300",
-                                            NULL };
+    static const char *const sim_args[] = { "--latency-ms", "300-300", NULL };
     static const char *const args[] = { "--workers", "8", "--max-in-flight",
                                         "2", NULL };
     struct fixture *fx = *state;
@@ -1007,8 +1053,10 @@ static void work_max_in_flight_bounds_the_pool(void **state)
 
     testwork_seed(fx->conn, "deposit", 12, 1000);
     start(fx, sim_args, args, NULL);
-    expect_within(fx, "select count(*) = 12 from jobs"
-                      " where state = 'succeeded'", 20000);
+    expect_within(fx,
+                  "select count(*) = 12 from jobs"
+                  " where state = 'succeeded'",
+                  20000);
     testdb_exec_ok(fx->conn, "create temporary table spans as select id,"
                              " first_sent_at - make_interval(secs =>"
                              " duration_ms / 1000.0) s, first_sent_at e"
@@ -1016,8 +1064,7 @@ static void work_max_in_flight_bounds_the_pool(void **state)
     most = scalar(fx, "select max(n) from (select (select count(*) from"
                       " spans o where o.s < m.s + (m.e - m.s) / 2 and"
                       " o.e > m.s + (m.e - m.s) / 2) n from spans m) t");
-    print_message("most requests in flight at --max-in-flight 2: %lld\n",
-                  most);
+    print_message("most requests in flight at --max-in-flight 2: %lld\n", most);
     assert_int_equal(most, 2);
     assert_true(scalar(fx, "select extract(epoch from max(e) - min(s)) *"
                            " 1000 from spans") >= 1700);
@@ -1043,11 +1090,9 @@ static void notify_open(struct notify_sock *ns)
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
     snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", ns->path);
-    assert_int_equal(bind(ns->fd, (struct sockaddr *)&addr, sizeof(addr)),
-                     0);
-    assert_int_equal(setsockopt(ns->fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-                                sizeof(tv)),
-                     0);
+    assert_int_equal(bind(ns->fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(
+        setsockopt(ns->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
 }
 
 static void notify_close(struct notify_sock *ns)
@@ -1123,8 +1168,8 @@ static void work_starts_at_once_after_an_import(void **state)
     struct fixture *fx = *state;
     char path[64];
     char url[512];
-    const char *argv[] = { proc_payq_path(), "import", "--kind", "deposit",
-                           path, NULL };
+    const char *argv[] = { proc_payq_path(), "import", "--kind",
+                           "deposit",        path,     NULL };
     const char *env[] = { url, NULL };
     struct proc_result res;
     long long ms;
@@ -1132,8 +1177,7 @@ static void work_starts_at_once_after_an_import(void **state)
     start(fx, NULL, args, NULL);
     wait_ready(fx);
     sleep_ms(500); /* the listener's LISTEN is in place */
-    snprintf(path, sizeof(path), "/tmp/payq-test-import-%d.csv",
-             (int)getpid());
+    snprintf(path, sizeof(path), "/tmp/payq-test-import-%d.csv", (int)getpid());
     write_payouts(path, 1, "WAKE");
     snprintf(url, sizeof(url), "DATABASE_URL=%s", fx->db.conninfo);
     proc_run(argv, env, &res);
@@ -1145,8 +1189,7 @@ static void work_starts_at_once_after_an_import(void **state)
                     " b.created_at) * 1000)::bigint from attempts a join"
                     " jobs j on j.id = a.job_id join batches b on b.id ="
                     " j.batch_id");
-    print_message("claimed %lld ms after the import's transaction began\n",
-                  ms);
+    print_message("claimed %lld ms after the import's transaction began\n", ms);
     assert_true(ms >= 0 && ms < 1000);
 }
 
@@ -1160,8 +1203,7 @@ static void work_polls_when_a_notification_is_lost(void **state)
     wait_ready(fx);
     assert_int_equal(testwork_log_count(&fx->work, "notify=listen"), 1);
     testwork_seed(fx->conn, "deposit", 2, 1000); /* no NOTIFY */
-    expect_within(fx, "select bool_and(state = 'succeeded') from jobs",
-                  3000);
+    expect_within(fx, "select bool_and(state = 'succeeded') from jobs", 3000);
 }
 
 /*
@@ -1173,9 +1215,9 @@ static void work_grace_runs_out_then_recovery_probes(void **state)
 {
     static const char *const sim_args[] = { "--slow", "100", "--slow-ms",
                                             "4000", NULL };
-    static const char *const args[] = { "--workers", "2", "--claim", "1",
-                                        "--grace", "1s", "--lease", "17s",
-                                        NULL };
+    static const char *const args[] = { "--workers", "2",       "--claim",
+                                        "1",         "--grace", "1s",
+                                        "--lease",   "17s",     NULL };
     static const char *const env[] = { "PAYQ_TIMEOUT_MS=5000", NULL };
     struct fixture *fx = *state;
     struct timespec t0;
@@ -1199,8 +1241,10 @@ static void work_grace_runs_out_then_recovery_probes(void **state)
                              " interval '1 second'");
     testwork_cleanup(&fx->work);
     testwork_start(&fx->work, fx->db.conninfo, &fx->sim, NULL, NULL);
-    expect_within(fx, "select count(*) = 2 from jobs"
-                      " where state = 'pending'", 15000);
+    expect_within(fx,
+                  "select count(*) = 2 from jobs"
+                  " where state = 'pending'",
+                  15000);
     assert_int_equal(scalar(fx, "select count(*) from attempts where"
                                 " request_txn_id = 'T-' || job_id || '-1'"
                                 " and response_code = '2400'"),
@@ -1222,8 +1266,7 @@ static void work_sigint_stops_cleanly(void **state)
     assert_int_equal(testwork_log_count(&fx->work, "stopping: no new"
                                                    " claims"),
                      1);
-    assert_int_equal(testwork_log_count(&fx->work, "worker pool stopped"),
-                     1);
+    assert_int_equal(testwork_log_count(&fx->work, "worker pool stopped"), 1);
     assert_int_equal(scalar(fx, "select count(*) from workers"), 0);
 }
 
@@ -1235,10 +1278,9 @@ static const char PROGRESS[] = "msg=\"progress\"";
  */
 static void work_progress_line_while_working(void **state)
 {
-    static const char *const sim_args[] = { "--latency-ms", "100-100",
-                                            NULL };
-    static const char *const args[] = { "--workers", "1", "--progress",
-                                        "1s", NULL };
+    static const char *const sim_args[] = { "--latency-ms", "100-100", NULL };
+    static const char *const args[] = { "--workers", "1", "--progress", "1s",
+                                        NULL };
     struct fixture *fx = *state;
     int lines;
 
@@ -1248,10 +1290,10 @@ static void work_progress_line_while_working(void **state)
     sleep_ms(1500); /* one more interval, still moving at its start */
     lines = testwork_log_count2(&fx->work, "level=info", PROGRESS);
     assert_true(lines >= 2);
-    assert_true(testwork_log_count2(&fx->work, PROGRESS,
-                                    "jobs_per_s=") == lines);
-    assert_true(testwork_log_count2(&fx->work, PROGRESS,
-                                    "succeeded=") == lines);
+    assert_true(testwork_log_count2(&fx->work, PROGRESS, "jobs_per_s=") ==
+                lines);
+    assert_true(testwork_log_count2(&fx->work, PROGRESS, "succeeded=") ==
+                lines);
     sleep_ms(2500);
     assert_true(testwork_log_count(&fx->work, PROGRESS) <= lines + 1);
     assert_int_equal(testwork_signal(&fx->work, SIGTERM), 0);
@@ -1270,8 +1312,10 @@ static void work_pauses_belong_to_each_process(void **state)
     testwork_seed(fx->conn, "deposit", 6, 1000);
     start(fx, rotated, NULL, NULL);
     testwork_start(&fx->work2, fx->db.conninfo, &fx->sim, NULL, NULL);
-    expect_within(fx, "select count(distinct worker_id) = 2 from"
-                      " pool_pauses where scope = 'all'", 15000);
+    expect_within(fx,
+                  "select count(distinct worker_id) = 2 from"
+                  " pool_pauses where scope = 'all'",
+                  15000);
     expect_within(fx, "select count(*) = 2 from workers", 10000);
     expect_status(fx, "by 2 of 2 live workers: Unauthorized API access");
 
@@ -1307,8 +1351,8 @@ static long long line_ms(const char *line)
  * The requests the simulator answered (its debug lines), as times of
  * the day and whether each was a throttle; how many, up to max.
  */
-static int sim_answers(const struct fixture *fx, long long *at,
-                       bool *throttled, int max)
+static int sim_answers(const struct fixture *fx, long long *at, bool *throttled,
+                       int max)
 {
     struct buf log;
     const char *line;
@@ -1344,10 +1388,11 @@ static int sim_answers(const struct fixture *fx, long long *at,
  */
 static void work_throttle_makes_the_pool_wait(void **state)
 {
-    static const char *const sim_args[] = { "--http429", "15", "--http503",
-                                            "15", "--retry-after", "1",
-                                            "--log-level", "debug", NULL };
-    static const char *const args[] = { "--workers", "4", "--claim", "1",
+    static const char *const sim_args[] = {
+        "--http429", "15",          "--http503", "15", "--retry-after",
+        "1",         "--log-level", "debug",     NULL
+    };
+    static const char *const args[] = { "--workers",    "4", "--claim", "1",
                                         "--max-probes", "0", NULL };
     struct fixture *fx = *state;
     long long at[256];
@@ -1359,8 +1404,10 @@ static void work_throttle_makes_the_pool_wait(void **state)
 
     testwork_seed(fx->conn, "deposit", 20, 1000);
     start(fx, sim_args, args, NULL);
-    expect_within(fx, "select count(*) = 20 from jobs"
-                      " where state = 'succeeded'", 30000);
+    expect_within(fx,
+                  "select count(*) = 20 from jobs"
+                  " where state = 'succeeded'",
+                  30000);
     n = sim_answers(fx, at, throttled, 256);
     for (i = 0; i < n; i++) {
         if (!throttled[i])
@@ -1403,19 +1450,18 @@ int main(void)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(work_no_answer_becomes_unknown,
                                         fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(work_collision_is_set_aside,
-                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(work_collision_is_set_aside, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(
             work_auth_failure_pauses_without_failing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(work_short_float_pauses_deposits,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(
-            work_graceful_shutdown_releases_unstarted, fx_setup,
-            fx_teardown),
+            work_graceful_shutdown_releases_unstarted, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(work_second_signal_exits_at_once,
                                         fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(work_inbox_imports_and_sends,
-                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(work_inbox_imports_and_sends, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(work_callbacks_settle_collections,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(work_refuses_bad_settings, fx_setup,

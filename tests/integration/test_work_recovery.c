@@ -1,7 +1,9 @@
 /*
- * Recovery of `payq work`: a process killed in the middle of a batch, two
- * processes draining one queue, and PostgreSQL restarting under a running
- * pool. Each ends with the simulator's ledger: no id executed twice.
+ * Recovery of `payq work`: a process killed in the middle of a batch, or
+ * after its requests were answered but before their outcomes were
+ * written, two processes draining one queue, and PostgreSQL restarting
+ * under a running pool. Each ends with the simulator's ledger: no id
+ * executed twice.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -86,8 +88,7 @@ static long long paid_once(struct fixture *fx, PGconn *conn)
 static void work_sigkill_then_restart_pays_each_job_once(void **state)
 {
     static const char *const sim_args[] = { "--latency-ms", "150-300",
-                                            "--drop-after-execute", "5",
-                                            NULL };
+                                            "--drop-after-execute", "5", NULL };
     static const char *const args[] = { "--callback-timeout", "2s", NULL };
     struct fixture *fx = *state;
     long long running;
@@ -113,7 +114,8 @@ static void work_sigkill_then_restart_pays_each_job_once(void **state)
                                  " l.executed > 0 and a.send_count = 0 and"
                                  " j.state = 'running'");
     print_message("killed with %lld jobs claimed, %lld of them executed"
-                  " and never recorded\n", running, in_flight);
+                  " and never recorded\n",
+                  running, in_flight);
     assert_true(in_flight > 0);
 
     /* Time passes: the leases expire. */
@@ -140,6 +142,87 @@ static void work_sigkill_then_restart_pays_each_job_once(void **state)
                      scalar(fx->conn, "select count(*) from jobs where"
                                       " state = 'succeeded' or (state ="
                                       " 'unknown' and last_code = '2400')"));
+}
+
+/* Waits until the simulator has executed n transactions. */
+static void wait_executed(struct fixture *fx, const struct testwork *w, int n)
+{
+    struct testwork_ledger l;
+    int i;
+
+    for (i = 0; i < 400; i++) {
+        testwork_ledger(&fx->sim, &l);
+        if (l.executed >= n)
+            return;
+        nanosleep(&(struct timespec){ 0, 25000000L }, NULL);
+    }
+    testwork_dump_log(w);
+    fail_msg("the simulator did not execute %d transactions", n);
+}
+
+/*
+ * Outcomes are written after their requests, many per statement, by the
+ * pool's recorders: a process killed once its requests were answered but
+ * before their outcomes were written (here a session holds the jobs'
+ * rows, so no write can go through) leaves its jobs running under their
+ * leases, attempts open. The next process probes each with the same id
+ * once the leases expire (2400: it arrived); no new id, none paid twice.
+ */
+static void work_unwritten_outcomes_are_probed_after_a_crash(void **state)
+{
+    static const char *const sim_args[] = { "--latency-ms", "800-800", NULL };
+    static const char *const args[] = { "--workers", "6", NULL };
+    struct fixture *fx = *state;
+    PGconn *holder = testdb_connect(&fx->db);
+    struct testwork_ledger l;
+
+    testwork_seed(fx->conn, "deposit", 6, 1000);
+    testsim_start(&fx->sim, sim_args);
+    testwork_start(&fx->work[0], fx->db.conninfo, &fx->sim, args, NULL);
+    expect_within(fx->conn, &fx->work[0],
+                  "select count(*) = 6 from jobs where state = 'running'",
+                  10000);
+    testdb_exec_ok(holder, "begin");
+    testdb_exec_ok(holder, "select id from jobs for share");
+    wait_executed(fx, &fx->work[0], 6);
+    /* The answers are with the recorders, which wait for the rows. */
+    nanosleep(&(struct timespec){ 0, 300000000L }, NULL);
+    assert_int_equal(testwork_signal(&fx->work[0], SIGKILL), 128 + SIGKILL);
+    /* As after a power loss: its statements die with it, unfinished. */
+    testdb_exec_ok(fx->conn, "select pg_terminate_backend(pid) from"
+                             " pg_stat_activity where datname ="
+                             " current_database() and application_name"
+                             " like 'payq-%'");
+    expect_within(fx->conn, &fx->work[0],
+                  "select count(*) = 0 from pg_stat_activity where"
+                  " datname = current_database() and application_name"
+                  " like 'payq-%'",
+                  5000);
+    testdb_exec_ok(holder, "rollback");
+    PQfinish(holder);
+    assert_int_equal(scalar(fx->conn, "select count(*) from jobs j join"
+                                      " attempts a on a.job_id = j.id where"
+                                      " j.state = 'running' and a.outcome ="
+                                      " 'open' and a.send_count = 0"),
+                     6);
+
+    /* Time passes: the leases expire; a new process takes over. */
+    testdb_exec_ok(fx->conn, "update jobs set lease_expires_at = now() -"
+                             " interval '1 second'");
+    testwork_start(&fx->work[1], fx->db.conninfo, &fx->sim, NULL, NULL);
+    expect_within(fx->conn, &fx->work[1],
+                  "select count(*) = 6 from jobs where state = 'pending'",
+                  20000);
+    assert_int_equal(scalar(fx->conn, "select count(*) from attempts where"
+                                      " request_txn_id = 'T-' || job_id ||"
+                                      " '-1' and response_code = '2400'"
+                                      " and send_count = 1"),
+                     6);
+    assert_int_equal(scalar(fx->conn, "select count(*) from attempts"), 6);
+    testwork_ledger(&fx->sim, &l);
+    assert_int_equal(l.executed, 6);
+    assert_int_equal(l.max_executed, 1);
+    assert_int_equal(paid_once(fx, fx->conn), 6);
 }
 
 /* The outcome count of a stopped process's last line. */
@@ -203,8 +286,8 @@ struct private_pg {
  */
 static void pg_private(const char *action, const char *dir)
 {
-    const char *argv[] = { PAYQ_SOURCE_DIR "/scripts/pg-private", action,
-                           dir, NULL };
+    const char *argv[] = { PAYQ_SOURCE_DIR "/scripts/pg-private", action, dir,
+                           NULL };
     char log_path[128];
     int status;
 
@@ -267,8 +350,7 @@ static void pg_remove(struct private_pg *pg)
  */
 static void work_survives_postgres_restart(void **state)
 {
-    static const char *const sim_args[] = { "--latency-ms", "1000-1500",
-                                            NULL };
+    static const char *const sim_args[] = { "--latency-ms", "1000-1500", NULL };
     static const char *const args[] = { "--claim", "1", "--lease", "16s",
                                         NULL };
     static const char *const env[] = { "PAYQ_TIMEOUT_MS=3000", NULL };
@@ -309,9 +391,8 @@ static void work_survives_postgres_restart(void **state)
                                   " send_count = 1 and outcome ="
                                   " 'succeeded'"),
                      24);
-    assert_int_equal(testwork_log_count(&fx->work[0],
-                                        "database connection back"),
-                     1);
+    assert_int_equal(
+        testwork_log_count(&fx->work[0], "database connection back"), 1);
     assert_int_equal(testwork_log_count(&fx->work[0], "level=warn"), 1);
     assert_int_equal(testwork_log_count2(&fx->work[0], "level=warn",
                                          "cannot connect to the database"),
@@ -349,8 +430,7 @@ static void work_waits_for_database_at_start(void **state)
                                                       " database"),
                      1);
     assert_int_equal(testwork_log_count(&fx->work[0], "level=warn"), 1);
-    assert_int_equal(testwork_log_count(&fx->work[0], "worker pool ready"),
-                     0);
+    assert_int_equal(testwork_log_count(&fx->work[0], "worker pool ready"), 0);
 
     pg_private("start", pg.dir);
     conn = PQconnectdb(pg.url);
@@ -359,8 +439,7 @@ static void work_waits_for_database_at_start(void **state)
                   "select count(*) = 3 from jobs"
                   " where state = 'succeeded'",
                   40000);
-    assert_int_equal(testwork_log_count(&fx->work[0], "database reachable"),
-                     1);
+    assert_int_equal(testwork_log_count(&fx->work[0], "database reachable"), 1);
     assert_int_equal(testwork_signal(&fx->work[0], SIGTERM), 0);
     PQfinish(conn);
     pg_remove(&pg);
@@ -393,12 +472,15 @@ int main(void)
             fx_teardown),
         cmocka_unit_test_setup_teardown(work_two_processes_share_one_queue,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            work_unwritten_outcomes_are_probed_after_a_crash, fx_setup,
+            fx_teardown),
         cmocka_unit_test_setup_teardown(work_survives_postgres_restart,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(work_waits_for_database_at_start,
                                         fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(
-            work_stops_while_waiting_for_database, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(work_stops_while_waiting_for_database,
+                                        fx_setup, fx_teardown),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -25,8 +25,7 @@ static const struct worker_policy policy = {
 static struct upstream_result r;
 
 static struct worker_decision decide(enum upstream_class cls,
-                                     enum upstream_pause pause,
-                                     int probe_count)
+                                     enum upstream_pause pause, int probe_count)
 {
     struct queue_job job;
     struct worker_decision d;
@@ -48,8 +47,8 @@ static struct worker_decision decide(enum upstream_class cls,
 
 static void decide_accepted_waits_for_callback(void **state)
 {
-    struct worker_decision d = decide(UPSTREAM_CLASS_ACCEPTED,
-                                      UPSTREAM_PAUSE_NONE, 0);
+    struct worker_decision d =
+        decide(UPSTREAM_CLASS_ACCEPTED, UPSTREAM_PAUSE_NONE, 0);
 
     (void)state;
     assert_int_equal(d.result.kind, QUEUE_RESULT_PENDING);
@@ -64,18 +63,18 @@ static void decide_accepted_waits_for_callback(void **state)
 static void decide_final_classes(void **state)
 {
     (void)state;
-    assert_int_equal(decide(UPSTREAM_CLASS_SUCCEEDED, UPSTREAM_PAUSE_NONE,
-                            0).result.kind,
-                     QUEUE_RESULT_SUCCEEDED);
-    assert_int_equal(decide(UPSTREAM_CLASS_DECLINED, UPSTREAM_PAUSE_NONE,
-                            0).result.kind,
-                     QUEUE_RESULT_FAILED);
+    assert_int_equal(
+        decide(UPSTREAM_CLASS_SUCCEEDED, UPSTREAM_PAUSE_NONE, 0).result.kind,
+        QUEUE_RESULT_SUCCEEDED);
+    assert_int_equal(
+        decide(UPSTREAM_CLASS_DECLINED, UPSTREAM_PAUSE_NONE, 0).result.kind,
+        QUEUE_RESULT_FAILED);
 }
 
 static void decide_not_sent_retries_without_probe(void **state)
 {
-    struct worker_decision d = decide(UPSTREAM_CLASS_NOT_SENT,
-                                      UPSTREAM_PAUSE_NONE, 2);
+    struct worker_decision d =
+        decide(UPSTREAM_CLASS_NOT_SENT, UPSTREAM_PAUSE_NONE, 2);
 
     (void)state;
     assert_int_equal(d.result.kind, QUEUE_RESULT_RETRY);
@@ -119,13 +118,10 @@ static void decide_not_sent_backoff_grows(void **state)
     assert_true(largest_delay(&job, UPSTREAM_CLASS_NOT_SENT) <= 1000);
     job.unsent_count = 3;
     assert_int_equal(worker_retry_exponent(&job), 3);
-    assert_in_range(largest_delay(&job, UPSTREAM_CLASS_NOT_SENT), 4001,
-                    8000);
-    assert_in_range(largest_delay(&job, UPSTREAM_CLASS_THROTTLED), 4001,
-                    8000);
+    assert_in_range(largest_delay(&job, UPSTREAM_CLASS_NOT_SENT), 4001, 8000);
+    assert_in_range(largest_delay(&job, UPSTREAM_CLASS_THROTTLED), 4001, 8000);
     job.unsent_count = 30;
-    assert_in_range(largest_delay(&job, UPSTREAM_CLASS_NOT_SENT), 30001,
-                    60000);
+    assert_in_range(largest_delay(&job, UPSTREAM_CLASS_NOT_SENT), 30001, 60000);
     /* Probes and unsent tries: whichever is more sets the exponent. */
     job.unsent_count = 1;
     job.probe_count = 4;
@@ -199,8 +195,8 @@ static void decide_refused_locally(void **state)
 
 static void decide_ambiguous_probes_with_backoff(void **state)
 {
-    struct worker_decision d = decide(UPSTREAM_CLASS_AMBIGUOUS,
-                                      UPSTREAM_PAUSE_NONE, 10);
+    struct worker_decision d =
+        decide(UPSTREAM_CLASS_AMBIGUOUS, UPSTREAM_PAUSE_NONE, 10);
 
     (void)state;
     assert_int_equal(d.result.kind, QUEUE_RESULT_RETRY);
@@ -211,8 +207,8 @@ static void decide_ambiguous_probes_with_backoff(void **state)
 
 static void decide_duplicate_first_send_alerts(void **state)
 {
-    struct worker_decision d = decide(UPSTREAM_CLASS_DUPLICATE_ID,
-                                      UPSTREAM_PAUSE_NONE, 0);
+    struct worker_decision d =
+        decide(UPSTREAM_CLASS_DUPLICATE_ID, UPSTREAM_PAUSE_NONE, 0);
 
     (void)state;
     assert_int_equal(d.result.kind, QUEUE_RESULT_COLLISION);
@@ -221,10 +217,10 @@ static void decide_duplicate_first_send_alerts(void **state)
 
 static void decide_systemic_pauses(void **state)
 {
-    struct worker_decision all = decide(UPSTREAM_CLASS_SYSTEMIC,
-                                        UPSTREAM_PAUSE_ALL, 0);
-    struct worker_decision kind = decide(UPSTREAM_CLASS_SYSTEMIC,
-                                         UPSTREAM_PAUSE_KIND, 0);
+    struct worker_decision all =
+        decide(UPSTREAM_CLASS_SYSTEMIC, UPSTREAM_PAUSE_ALL, 0);
+    struct worker_decision kind =
+        decide(UPSTREAM_CLASS_SYSTEMIC, UPSTREAM_PAUSE_KIND, 0);
 
     (void)state;
     assert_int_equal(all.result.kind, QUEUE_RESULT_NOT_EXECUTED);
@@ -288,8 +284,8 @@ static void decide_throttled_slows_pool(void **state)
 
 static void decide_unknown_class_is_ambiguous(void **state)
 {
-    struct worker_decision d = decide((enum upstream_class)99,
-                                      UPSTREAM_PAUSE_NONE, 0);
+    struct worker_decision d =
+        decide((enum upstream_class)99, UPSTREAM_PAUSE_NONE, 0);
 
     (void)state;
     assert_int_equal(d.result.kind, QUEUE_RESULT_RETRY);
