@@ -364,7 +364,7 @@ static void reconcile_repeat_is_duplicate(void **state)
     struct callback_item it = callback("pay", ok.txn_id, "success", "01");
     struct callback_item fail = callback("pay", no.txn_id, "failure", "1002");
     char sql[160];
-    char stamp[64];
+    char stamp[512]; /* as long as text1()'s answer */
 
     assert_string_equal(store1(fx, &it), "applied");
     snprintf(sql, sizeof(sql),

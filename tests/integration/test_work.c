@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +24,7 @@
 
 #include "callback/token.h"
 #include "core/buf.h"
+#include "tests/support/notify.h"
 #include "tests/support/proc.h"
 #include "tests/support/testdb.h"
 #include "tests/support/work.h"
@@ -1070,54 +1070,6 @@ static void work_max_in_flight_bounds_the_pool(void **state)
                            " 1000 from spans") >= 1700);
 }
 
-/* A datagram socket standing in for systemd's $NOTIFY_SOCKET. */
-struct notify_sock {
-    int fd;
-    char dir[64];
-    char path[96];
-};
-
-static void notify_open(struct notify_sock *ns)
-{
-    struct sockaddr_un addr;
-    struct timeval tv = { 10, 0 };
-
-    snprintf(ns->dir, sizeof(ns->dir), "/tmp/payq-test-notify.XXXXXX");
-    assert_non_null(mkdtemp(ns->dir));
-    snprintf(ns->path, sizeof(ns->path), "%s/notify", ns->dir);
-    ns->fd = socket(AF_UNIX, SOCK_DGRAM, 0);
-    assert_true(ns->fd >= 0);
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", ns->path);
-    assert_int_equal(bind(ns->fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    assert_int_equal(
-        setsockopt(ns->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-}
-
-static void notify_close(struct notify_sock *ns)
-{
-    close(ns->fd);
-    unlink(ns->path);
-    rmdir(ns->dir);
-}
-
-/* Reads datagrams until one holds want; fails after 10 s of silence. */
-static void notify_expect(struct notify_sock *ns, const char *want)
-{
-    char msg[512];
-    ssize_t got;
-
-    for (;;) {
-        got = recv(ns->fd, msg, sizeof(msg) - 1, 0);
-        if (got < 0)
-            fail_msg("no \"%s\" on the notify socket", want);
-        msg[got] = '\0';
-        if (strstr(msg, want) != NULL)
-            return;
-    }
-}
-
 /*
  * Under systemd (Type=notify, WatchdogSec=1): READY=1 once working,
  * WATCHDOG=1 every half interval while alive, STOPPING=1 on SIGTERM.
@@ -1125,21 +1077,21 @@ static void notify_expect(struct notify_sock *ns, const char *want)
 static void work_tells_systemd_ready_watchdog_stopping(void **state)
 {
     struct fixture *fx = *state;
-    struct notify_sock ns;
+    struct testnotify ns;
     char socket_env[128];
     const char *env[] = { socket_env, "WATCHDOG_USEC=1000000", NULL };
 
-    notify_open(&ns);
+    testnotify_open(&ns);
     snprintf(socket_env, sizeof(socket_env), "NOTIFY_SOCKET=%s", ns.path);
     start(fx, NULL, NULL, env);
-    notify_expect(&ns, "READY=1");
-    notify_expect(&ns, "WATCHDOG=1");
-    notify_expect(&ns, "WATCHDOG=1");
+    testnotify_expect(&ns, "READY=1");
+    testnotify_expect(&ns, "WATCHDOG=1");
+    testnotify_expect(&ns, "WATCHDOG=1");
     assert_int_equal(kill(fx->work.pid, SIGTERM), 0);
-    notify_expect(&ns, "STOPPING=1");
+    testnotify_expect(&ns, "STOPPING=1");
     assert_int_equal(testwork_wait(&fx->work), 0);
     fx->work.pid = 0;
-    notify_close(&ns);
+    testnotify_close(&ns);
 }
 
 /* An import file of n payouts, written to path. */

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "tests/support/pgdir.h"
 #include "tests/support/proc.h"
 #include "tests/support/testdb.h"
 #include "tests/support/work.h"
@@ -274,74 +275,6 @@ static void work_two_processes_share_one_queue(void **state)
     assert_int_equal(paid_once(fx, fx->conn), 300);
 }
 
-/* A private PostgreSQL this test may restart without disturbing others. */
-struct private_pg {
-    char dir[64];
-    char url[256];
-};
-
-/*
- * Output goes to a file, not a pipe: the server started here inherits
- * it, and a pipe would then never reach end of file.
- */
-static void pg_private(const char *action, const char *dir)
-{
-    const char *argv[] = { PAYQ_SOURCE_DIR "/scripts/pg-private", action, dir,
-                           NULL };
-    char log_path[128];
-    int status;
-
-    snprintf(log_path, sizeof(log_path), "%s.log", dir);
-    status = proc_wait(proc_start(argv, NULL, log_path));
-    if (status != 0)
-        fail_msg("pg-private %s %s failed (%d); see %s", action, dir, status,
-                 log_path);
-}
-
-static void pg_start_fresh(struct private_pg *pg)
-{
-    const char *argv[] = { PAYQ_SOURCE_DIR "/scripts/pg-private", "env",
-                           pg->dir, NULL };
-    struct proc_result res;
-    const char *p;
-
-    snprintf(pg->dir, sizeof(pg->dir), "/tmp/payq-test-pg.XXXXXX");
-    assert_non_null(mkdtemp(pg->dir));
-    pg_private("start", pg->dir);
-    proc_run(argv, NULL, &res);
-    p = strstr(buf_str(&res.out), "DATABASE_URL='");
-    assert_non_null(p);
-    p += strlen("DATABASE_URL='");
-    snprintf(pg->url, sizeof(pg->url), "%.*s", (int)strcspn(p, "'"), p);
-    proc_result_cleanup(&res);
-}
-
-static void migrate(const char *url)
-{
-    const char *argv[] = { proc_payq_path(), "migrate", NULL };
-    char env_url[300];
-    const char *env[] = { env_url, NULL };
-    struct proc_result res;
-
-    snprintf(env_url, sizeof(env_url), "DATABASE_URL=%s", url);
-    proc_run(argv, env, &res);
-    assert_int_equal(res.exit_code, 0);
-    proc_result_cleanup(&res);
-}
-
-static void pg_remove(struct private_pg *pg)
-{
-    const char *argv[] = { "/bin/rm", "-rf", pg->dir, NULL };
-    char log_path[128];
-    struct proc_result res;
-
-    pg_private("stop", pg->dir);
-    proc_run(argv, NULL, &res);
-    proc_result_cleanup(&res);
-    snprintf(log_path, sizeof(log_path), "%s.log", pg->dir);
-    unlink(log_path);
-}
-
 /*
  * PostgreSQL restarts under a running pool: requests in flight finish
  * while it is down, their results are written when it returns (not sent
@@ -355,13 +288,13 @@ static void work_survives_postgres_restart(void **state)
                                         NULL };
     static const char *const env[] = { "PAYQ_TIMEOUT_MS=3000", NULL };
     struct fixture *fx = *state;
-    struct private_pg pg;
+    struct testpg pg;
     struct testwork_ledger before;
     struct testwork_ledger during;
     PGconn *conn;
 
-    pg_start_fresh(&pg);
-    migrate(pg.url);
+    testpg_start_fresh(&pg);
+    testpg_migrate(&pg);
     conn = PQconnectdb(pg.url);
     assert_int_equal(PQstatus(conn), CONNECTION_OK);
     testwork_seed(conn, "deposit", 24, 1000);
@@ -371,14 +304,14 @@ static void work_survives_postgres_restart(void **state)
                   "select count(*) >= 4 from jobs"
                   " where state = 'succeeded'",
                   30000);
-    pg_private("stop", pg.dir);
+    testpg_ctl(&pg, "stop");
     testwork_ledger(&fx->sim, &before);
     sleep(2);
     testwork_ledger(&fx->sim, &during);
     print_message("executed while the database was down: %d\n",
                   during.executed - before.executed);
     assert_true(during.executed > before.executed);
-    pg_private("start", pg.dir);
+    testpg_ctl(&pg, "start");
     PQreset(conn);
     assert_int_equal(PQstatus(conn), CONNECTION_OK);
     expect_within(conn, &fx->work[0],
@@ -401,7 +334,7 @@ static void work_survives_postgres_restart(void **state)
     assert_int_equal(testwork_signal(&fx->work[0], SIGTERM), 0);
     assert_int_equal(paid_once(fx, conn), 24);
     PQfinish(conn);
-    pg_remove(&pg);
+    testpg_remove(&pg);
 }
 
 /*
@@ -412,16 +345,16 @@ static void work_survives_postgres_restart(void **state)
 static void work_waits_for_database_at_start(void **state)
 {
     struct fixture *fx = *state;
-    struct private_pg pg;
+    struct testpg pg;
     PGconn *conn;
 
-    pg_start_fresh(&pg);
-    migrate(pg.url);
+    testpg_start_fresh(&pg);
+    testpg_migrate(&pg);
     conn = PQconnectdb(pg.url);
     assert_int_equal(PQstatus(conn), CONNECTION_OK);
     testwork_seed(conn, "deposit", 3, 1000);
     PQfinish(conn);
-    pg_private("stop", pg.dir);
+    testpg_ctl(&pg, "stop");
     testsim_start(&fx->sim, NULL);
     testwork_start(&fx->work[0], pg.url, &fx->sim, NULL, NULL);
     sleep(3);
@@ -432,7 +365,7 @@ static void work_waits_for_database_at_start(void **state)
     assert_int_equal(testwork_log_count(&fx->work[0], "level=warn"), 1);
     assert_int_equal(testwork_log_count(&fx->work[0], "worker pool ready"), 0);
 
-    pg_private("start", pg.dir);
+    testpg_ctl(&pg, "start");
     conn = PQconnectdb(pg.url);
     assert_int_equal(PQstatus(conn), CONNECTION_OK);
     expect_within(conn, &fx->work[0],
@@ -442,7 +375,7 @@ static void work_waits_for_database_at_start(void **state)
     assert_int_equal(testwork_log_count(&fx->work[0], "database reachable"), 1);
     assert_int_equal(testwork_signal(&fx->work[0], SIGTERM), 0);
     PQfinish(conn);
-    pg_remove(&pg);
+    testpg_remove(&pg);
 }
 
 /* A SIGTERM while it waits for the database is a clean stop. */
