@@ -304,17 +304,14 @@ sim_executed() {
     EXECUTED=${BASH_REMATCH[1]}
 }
 
-# Waits while the worker runs until the simulator has executed every
-# job's id (or the worker dies or the deadline passes).
-wait_executed() {
-    local name=$1 deadline=$2
-    while sim_executed && ((EXECUTED < JOBS)); do
-        kill -0 "$WORKER_PID" 2>/dev/null ||
-            die "$name exited early: $(tail -n 5 "$WORK/$name.err")"
-        ((SECONDS < deadline)) ||
-            die "$name: $((JOBS - EXECUTED)) ids unsent after ${TIMEOUT}s"
-        sleep "$POLL_S"
-    done
+# Between two polls: the worker must still run and the deadline not
+# have passed (else "LEFT after TIMEOUT"), then a pause.
+between_polls() {
+    local name=$1 deadline=$2 left=$3
+    kill -0 "$WORKER_PID" 2>/dev/null ||
+        die "$name exited early: $(tail -n 5 "$WORK/$name.err")"
+    ((SECONDS < deadline)) || die "$name: $left after ${TIMEOUT}s"
+    sleep "$POLL_S"
 }
 
 # Runs the worker command (its pid in WORKER_PID) until the simulator
@@ -331,13 +328,11 @@ measure() {
     "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     WORKER_PID=$!
     deadline=$((SECONDS + TIMEOUT))
-    wait_executed "$name" "$deadline"
+    while sim_executed && ((EXECUTED < JOBS)); do
+        between_polls "$name" "$deadline" "$((JOBS - EXECUTED)) ids unsent"
+    done
     while poll "$query" && ((REMAINING > 0)); do
-        kill -0 "$WORKER_PID" 2>/dev/null ||
-            die "$name exited early: $(tail -n 5 "$WORK/$name.err")"
-        ((SECONDS < deadline)) ||
-            die "$name: $REMAINING jobs left after ${TIMEOUT}s"
-        sleep "$POLL_S"
+        between_polls "$name" "$deadline" "$REMAINING jobs left"
     done
     t1=$(now)
     CPU_WORKER[$name]=$(calc "$(cpu_ticks "$WORKER_PID") / $TICKS")

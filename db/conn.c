@@ -139,6 +139,21 @@ enum payq_err db_result_check(PGconn *conn, const PGresult *res,
     return PAYQ_ERR_DB;
 }
 
+enum payq_err db_result_check_outage(PGconn *conn, const PGresult *res,
+                                     const char *what)
+{
+    ExecStatusType status =
+        res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        return PAYQ_OK;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        log_debug("database connection lost", LOG_STR("doing", what));
+        return PAYQ_ERR_DB_CONNECT;
+    }
+    return db_result_check(conn, res, what);
+}
+
 enum payq_err db_exec(PGconn *conn, const char *sql, const char *what)
 {
     PGresult *res = PQexec(conn, sql);

@@ -52,6 +52,14 @@ PAYQ_MUST_USE enum payq_err db_result_check(PGconn *conn, const PGresult *res,
                                             const char *what);
 
 /*
+ * As db_result_check(), for a long-lived process that reports an outage
+ * once rather than once per statement and thread: a lost connection is
+ * logged at debug only and returned as PAYQ_ERR_DB_CONNECT.
+ */
+PAYQ_MUST_USE enum payq_err
+db_result_check_outage(PGconn *conn, const PGresult *res, const char *what);
+
+/*
  * Runs sql, which returns no rows, and checks it as db_result_check()
  * does. what says what the statement does, for the error line.
  */

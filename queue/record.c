@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/utf8.h"
 #include "db/array.h"
+#include "db/conn.h"
 #include "queue/sql.h"
 
 enum {
@@ -409,7 +410,7 @@ enum payq_err queue_record_batch(PGconn *conn,
     /* Planned on every call, with this batch's values (see claim.c). */
     res = PQexecParams(conn, RECORD_SQL, RECORD_NPARAMS, c.types, c.values,
                        c.lengths, c.formats, 0);
-    err = queue_sql_check(conn, res, "record outcomes");
+    err = db_result_check_outage(conn, res, "record outcomes");
     if (err == PAYQ_OK)
         take_outcomes(res, items, n, outs);
     PQclear(res);

@@ -3,30 +3,14 @@
 
 #include <stdlib.h>
 
-#include "core/log.h"
 #include "db/conn.h"
-
-enum payq_err queue_sql_check(PGconn *conn, const PGresult *res,
-                              const char *what)
-{
-    ExecStatusType status =
-        res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-        return PAYQ_OK;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        log_debug("database connection lost", LOG_STR("doing", what));
-        return PAYQ_ERR_DB_CONNECT;
-    }
-    return db_result_check(conn, res, what);
-}
 
 enum payq_err queue_sql_exec(PGconn *conn, const char *sql, int n,
                              const char *const *params, const char *what,
                              PGresult **out)
 {
     PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-    enum payq_err err = queue_sql_check(conn, res, what);
+    enum payq_err err = db_result_check_outage(conn, res, what);
 
     if (err == PAYQ_OK && out != NULL)
         *out = res;
@@ -39,7 +23,7 @@ enum payq_err queue_sql_count(PGconn *conn, const char *sql, const char *what,
                               int *n)
 {
     PGresult *res = PQexec(conn, sql);
-    enum payq_err err = queue_sql_check(conn, res, what);
+    enum payq_err err = db_result_check_outage(conn, res, what);
 
     *n = err == PAYQ_OK ? (int)strtol(PQcmdTuples(res), NULL, 10) : 0;
     PQclear(res);

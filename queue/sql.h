@@ -14,10 +14,6 @@
 
 #include "core/err.h"
 
-/* Checks res (NULL counts as failed) as the header above says. */
-PAYQ_MUST_USE enum payq_err queue_sql_check(PGconn *conn, const PGresult *res,
-                                            const char *what);
-
 /*
  * Runs sql with n text parameters. On PAYQ_OK and out not NULL, *out
  * receives the result, which the caller frees with PQclear(); otherwise

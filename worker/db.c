@@ -26,25 +26,10 @@ bool worker_db_lost(PGconn *conn, enum payq_err err)
            PQstatus(conn) != CONNECTION_OK;
 }
 
-enum payq_err worker_db_check(PGconn *conn, const PGresult *res,
-                              const char *what)
-{
-    ExecStatusType status =
-        res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-        return PAYQ_OK;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        log_debug("database connection lost", LOG_STR("doing", what));
-        return PAYQ_ERR_DB_CONNECT;
-    }
-    return db_result_check(conn, res, what);
-}
-
 enum payq_err worker_db_exec(PGconn *conn, const char *sql, const char *what)
 {
     PGresult *res = PQexec(conn, sql);
-    enum payq_err err = worker_db_check(conn, res, what);
+    enum payq_err err = db_result_check_outage(conn, res, what);
 
     PQclear(res);
     return err;

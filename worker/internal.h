@@ -261,14 +261,8 @@ bool worker_db_try(struct worker_pool *pool, const char *component,
 /* True when err says the connection is gone (reconnect, then retry). */
 bool worker_db_lost(PGconn *conn, enum payq_err err);
 
-/*
- * db_result_check() for the pool's statements, except that a lost
- * connection is not logged (the outage is, once): PAYQ_ERR_DB_CONNECT.
- */
-PAYQ_MUST_USE enum payq_err worker_db_check(PGconn *conn, const PGresult *res,
-                                            const char *what);
-
-/* Runs sql (no parameters, no rows) and checks it as worker_db_check(). */
+/* Runs sql (no parameters, no rows) and checks it as
+ * db_result_check_outage() does: the outage is logged once, elsewhere. */
 PAYQ_MUST_USE enum payq_err worker_db_exec(PGconn *conn, const char *sql,
                                            const char *what);
 

@@ -65,7 +65,7 @@ static enum payq_err heartbeat(struct maint *m)
     params[2] = pid;
     params[3] = worker_stop_level(pool) != WORKER_RUNNING ? "true" : "false";
     res = PQexecParams(m->conn, HEARTBEAT_SQL, 4, NULL, params, NULL, NULL, 0);
-    err = worker_db_check(m->conn, res, "record the heartbeat");
+    err = db_result_check_outage(m->conn, res, "record the heartbeat");
     PQclear(res);
     return err;
 }
@@ -92,7 +92,7 @@ static void housekeeping(struct maint *m)
 static bool read_counts(struct maint *m)
 {
     PGresult *res = PQexec(m->conn, COUNTS_SQL);
-    bool ok = worker_db_check(m->conn, res, "count jobs") == PAYQ_OK;
+    bool ok = db_result_check_outage(m->conn, res, "count jobs") == PAYQ_OK;
     int i;
 
     memset(m->counts, 0, sizeof(m->counts));
@@ -182,7 +182,8 @@ static void say_goodbye(struct maint *m)
     if (m->conn == NULL || PQstatus(m->conn) != CONNECTION_OK)
         return;
     res = PQexecParams(m->conn, GONE_SQL, 1, NULL, params, NULL, NULL, 0);
-    if (worker_db_check(m->conn, res, "remove this worker's row") == PAYQ_OK)
+    if (db_result_check_outage(m->conn, res, "remove this worker's row") ==
+        PAYQ_OK)
         log_debug("worker row removed", LOG_STR("name", m->pool->name));
     PQclear(res);
 }

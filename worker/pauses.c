@@ -138,7 +138,7 @@ static long long next_deposit_cost(PGconn *conn)
     PGresult *res = PQexec(conn, NEXT_DEPOSIT_SQL);
     long long cost = -2;
 
-    if (worker_db_check(conn, res, "find the next payout") == PAYQ_OK)
+    if (db_result_check_outage(conn, res, "find the next payout") == PAYQ_OK)
         cost =
             PQntuples(res) == 0 ? -1 : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
@@ -224,7 +224,7 @@ static void store(struct worker_pool *pool, enum worker_scope scope,
     params[5] = next;
     res = PQexecParams(conn, p.on ? UPSERT_PAUSE_SQL : DELETE_PAUSE_SQL,
                        p.on ? 6 : 2, NULL, params, NULL, NULL, 0);
-    if (worker_db_check(conn, res, "record a pause") != PAYQ_OK) {
+    if (db_result_check_outage(conn, res, "record a pause") != PAYQ_OK) {
         pthread_mutex_lock(&pool->lock);
         pool->pauses[scope].dirty = true; /* try again next round */
         pthread_mutex_unlock(&pool->lock);

@@ -19,6 +19,7 @@
 #include "callback/store.h"
 #include "core/log.h"
 #include "queue/claim.h"
+#include "tests/support/claim.h"
 #include "tests/support/testdb.h"
 
 struct fixture {
@@ -76,20 +77,6 @@ static void add_jobs(PGconn *conn, int batch, int n, const char *kind)
     testdb_exec_ok(conn, sql);
 }
 
-static struct queue_claim_opts opts(const char *owner, int max)
-{
-    struct queue_claim_opts o = {
-        .owner = owner,
-        .prefix = "TEST",
-        .lease_s = 60,
-        .max = max,
-        .pay = true,
-        .deposit = true,
-    };
-
-    return o;
-}
-
 static long long scalar(struct fixture *fx, const char *sql)
 {
     return testdb_scalar(fx->conn, sql);
@@ -98,7 +85,7 @@ static long long scalar(struct fixture *fx, const char *sql)
 static void claim_takes_ready_jobs_oldest_first(void **state)
 {
     struct fixture *fx = *state;
-    struct queue_claim_opts o = opts("w1", 3);
+    struct queue_claim_opts o = testclaim_opts("w1", 3);
     struct queue_job jobs[QUEUE_CLAIM_MAX];
     int n = -1;
     int i;
@@ -142,7 +129,7 @@ static void claim_takes_ready_jobs_oldest_first(void **state)
 static void claim_respects_kinds(void **state)
 {
     struct fixture *fx = *state;
-    struct queue_claim_opts o = opts("w1", 10);
+    struct queue_claim_opts o = testclaim_opts("w1", 10);
     struct queue_job jobs[QUEUE_CLAIM_MAX];
     int n = -1;
 
@@ -172,7 +159,7 @@ static void *race_claims(void *arg)
 {
     struct racer *r = arg;
     PGconn *conn = PQconnectdb(r->db->conninfo);
-    struct queue_claim_opts o = opts(r->owner, 7);
+    struct queue_claim_opts o = testclaim_opts(r->owner, 7);
     struct queue_job jobs[QUEUE_CLAIM_MAX];
     int n;
     int i;
@@ -225,7 +212,7 @@ static void claim_concurrent_workers_take_disjoint_jobs(void **state)
 /* Claims one job of batch 1 for owner. */
 static struct queue_job claim_one(struct fixture *fx, const char *owner)
 {
-    struct queue_claim_opts o = opts(owner, 1);
+    struct queue_claim_opts o = testclaim_opts(owner, 1);
     struct queue_job jobs[1];
     int n = 0;
 
@@ -445,7 +432,7 @@ static void claim_systemic_answer_to_probe_keeps_id(void **state)
         .code = "0005",
         .message = "Invalid Password",
     };
-    struct queue_claim_opts o = opts("w3", 4);
+    struct queue_claim_opts o = testclaim_opts("w3", 4);
     struct queue_job jobs[4];
     struct queue_job first;
     struct queue_job probe;
@@ -658,7 +645,7 @@ static void claim_release_closes_only_fresh_attempts(void **state)
 static void claim_cancelled_batch_only_probes(void **state)
 {
     struct fixture *fx = *state;
-    struct queue_claim_opts o = opts("w", 8);
+    struct queue_claim_opts o = testclaim_opts("w", 8);
     struct queue_job jobs[8];
     int n = -1;
 
@@ -796,7 +783,7 @@ static void log_transitions(PGconn *conn)
  */
 static void race_worker_and_callbacks(struct fixture *fx, int batch)
 {
-    struct queue_claim_opts o = opts("w1", QUEUE_CLAIM_MAX);
+    struct queue_claim_opts o = testclaim_opts("w1", QUEUE_CLAIM_MAX);
     struct race *r = calloc(1, sizeof(*r));
     pthread_t threads[2];
     int got = 0;
@@ -872,7 +859,7 @@ static void claim_batched_records_and_callbacks_race_safely(void **state)
 static void claim_n(struct fixture *fx, const char *owner, int n,
                     struct queue_job *jobs)
 {
-    struct queue_claim_opts o = opts(owner, n);
+    struct queue_claim_opts o = testclaim_opts(owner, n);
     int got = 0;
 
     assert_int_equal(queue_claim(fx->conn, &o, jobs, &got), PAYQ_OK);
@@ -1144,7 +1131,7 @@ static long long index_reads(struct fixture *fx, const char *index)
 static void claim_reads_only_the_jobs_it_takes(void **state)
 {
     struct fixture *fx = *state;
-    struct queue_claim_opts o = opts("w1", 4);
+    struct queue_claim_opts o = testclaim_opts("w1", 4);
     struct queue_job jobs[4];
     long long claim_before;
     long long batch_before;

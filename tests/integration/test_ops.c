@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "queue/claim.h"
 #include "queue/ops.h"
+#include "tests/support/claim.h"
 #include "tests/support/proc.h"
 #include "tests/support/testdb.h"
 
@@ -130,23 +131,9 @@ static long long add_job_in(struct fixture *fx, int batch, const char *st)
     return q(fx, "select max(id) from jobs");
 }
 
-static struct queue_claim_opts opts(const char *owner, int max)
-{
-    struct queue_claim_opts o = {
-        .owner = owner,
-        .prefix = "TEST",
-        .lease_s = 60,
-        .max = max,
-        .pay = true,
-        .deposit = true,
-    };
-
-    return o;
-}
-
 static struct queue_job claim_one(struct fixture *fx, const char *owner)
 {
-    struct queue_claim_opts o = opts(owner, 1);
+    struct queue_claim_opts o = testclaim_opts(owner, 1);
     struct queue_job jobs[1];
     int n = 0;
 
@@ -157,7 +144,7 @@ static struct queue_job claim_one(struct fixture *fx, const char *owner)
 
 static int claim_count(struct fixture *fx, int max)
 {
-    struct queue_claim_opts o = opts("w9", max);
+    struct queue_claim_opts o = testclaim_opts("w9", max);
     struct queue_job jobs[QUEUE_CLAIM_MAX];
     int n = -1;
 
@@ -495,7 +482,7 @@ static void ops_cancel_job_only_when_never_sent(void **state)
 /* Claims up to 10 jobs and returns the one with id; fails without it. */
 static struct queue_job claim_find(struct fixture *fx, long long id)
 {
-    struct queue_claim_opts o = opts("w1", 10);
+    struct queue_claim_opts o = testclaim_opts("w1", 10);
     struct queue_job jobs[10];
     int n = 0;
     int i;
@@ -790,7 +777,7 @@ static void *race_claims(void *arg)
 {
     struct racer *r = arg;
     PGconn *conn = PQconnectdb(r->db->conninfo);
-    struct queue_claim_opts o = opts(r->owner, 2);
+    struct queue_claim_opts o = testclaim_opts(r->owner, 2);
     struct queue_job jobs[2];
     int n;
     int i;

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "queue/claim.h"
 #include "queue/ops.h"
+#include "tests/support/claim.h"
 #include "tests/support/testdb.h"
 
 #define SAMPLE_BODY "{\"status\":\"Successfull\"}"
@@ -81,14 +82,7 @@ static void add_jobs(struct fixture *fx, const char *kind, int n)
 static int claim(struct fixture *fx, const char *owner, int max,
                  struct queue_job *jobs)
 {
-    struct queue_claim_opts o = {
-        .owner = owner,
-        .prefix = "TEST",
-        .lease_s = 60,
-        .max = max,
-        .pay = true,
-        .deposit = true,
-    };
+    struct queue_claim_opts o = testclaim_opts(owner, max);
     int n = 0;
 
     assert_int_equal(queue_claim(fx->conn, &o, jobs, &n), PAYQ_OK);

@@ -103,22 +103,6 @@ static void wait_ready(struct fixture *fx)
     fail_msg("payq work did not become ready");
 }
 
-/* Waits until the simulator has received n requests. */
-static void wait_sim_requests(struct fixture *fx, int n)
-{
-    struct testwork_ledger l;
-    int i;
-
-    for (i = 0; i < 200; i++) {
-        testwork_ledger(&fx->sim, &l);
-        if (l.attempts >= n)
-            return;
-        sleep_ms(50);
-    }
-    testwork_dump_log(&fx->work);
-    fail_msg("the simulator did not get %d requests", n);
-}
-
 static const char DRAINED[] =
     "select count(*) = 0 from jobs where state in ('queued', 'running')";
 
@@ -508,7 +492,8 @@ static void work_graceful_shutdown_releases_unstarted(void **state)
                   "select count(*) = 8 from jobs"
                   " where state = 'running'",
                   10000);
-    wait_sim_requests(fx, 2); /* both requests are at the simulator */
+    /* Both requests are at the simulator. */
+    testwork_wait_ledger(&fx->sim, &fx->work, TESTWORK_REQUESTS, 2);
     assert_int_equal(testwork_signal(&fx->work, SIGTERM), 0);
     assert_int_equal(scalar(fx, "select count(*) from jobs"
                                 " where state = 'succeeded'"),
@@ -539,7 +524,7 @@ static void work_second_signal_exits_at_once(void **state)
                   "select count(*) > 0 from jobs"
                   " where state = 'running'",
                   10000);
-    wait_sim_requests(fx, 1);
+    testwork_wait_ledger(&fx->sim, &fx->work, TESTWORK_REQUESTS, 1);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(kill(fx->work.pid, SIGTERM), 0);
     sleep_ms(100);

@@ -145,22 +145,6 @@ static void work_sigkill_then_restart_pays_each_job_once(void **state)
                                       " 'unknown' and last_code = '2400')"));
 }
 
-/* Waits until the simulator has executed n transactions. */
-static void wait_executed(struct fixture *fx, const struct testwork *w, int n)
-{
-    struct testwork_ledger l;
-    int i;
-
-    for (i = 0; i < 400; i++) {
-        testwork_ledger(&fx->sim, &l);
-        if (l.executed >= n)
-            return;
-        nanosleep(&(struct timespec){ 0, 25000000L }, NULL);
-    }
-    testwork_dump_log(w);
-    fail_msg("the simulator did not execute %d transactions", n);
-}
-
 /*
  * Outcomes are written after their requests, many per statement, by the
  * pool's recorders: a process killed once its requests were answered but
@@ -185,7 +169,7 @@ static void work_unwritten_outcomes_are_probed_after_a_crash(void **state)
                   10000);
     testdb_exec_ok(holder, "begin");
     testdb_exec_ok(holder, "select id from jobs for share");
-    wait_executed(fx, &fx->work[0], 6);
+    testwork_wait_ledger(&fx->sim, &fx->work[0], TESTWORK_EXECUTED, 6);
     /* The answers are with the recorders, which wait for the rows. */
     nanosleep(&(struct timespec){ 0, 300000000L }, NULL);
     assert_int_equal(testwork_signal(&fx->work[0], SIGKILL), 128 + SIGKILL);

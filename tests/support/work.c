@@ -276,6 +276,24 @@ static json_t *ledger_transactions(const struct testsim *sim)
     return txns;
 }
 
+void testwork_wait_ledger(const struct testsim *sim, const struct testwork *w,
+                          enum testwork_count what, int n)
+{
+    struct testwork_ledger l;
+    int i;
+
+    for (i = 0; i < 400; i++) {
+        testwork_ledger(sim, &l);
+        if ((what == TESTWORK_EXECUTED ? l.executed : l.attempts) >= n)
+            return;
+        nanosleep(&(struct timespec){ 0, 25000000L }, NULL);
+    }
+    if (w != NULL)
+        testwork_dump_log(w);
+    fail_msg("the simulator did not %s %d in 10 s",
+             what == TESTWORK_EXECUTED ? "execute" : "receive", n);
+}
+
 void testwork_ledger_load(const struct testsim *sim, PGconn *conn)
 {
     json_t *txns = ledger_transactions(sim);

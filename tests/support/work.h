@@ -73,6 +73,19 @@ struct testwork_ledger {
 /* Reads the simulator's whole ledger; fails on error. */
 void testwork_ledger(const struct testsim *sim, struct testwork_ledger *l);
 
+/* What testwork_wait_ledger() counts. */
+enum testwork_count {
+    TESTWORK_REQUESTS, /* requests received (attempts) */
+    TESTWORK_EXECUTED, /* ids executed */
+};
+
+/*
+ * Waits, for 10 s at most, until the simulator's ledger counts n or
+ * more of what; then dumps w's log (w may be NULL) and fails the test.
+ */
+void testwork_wait_ledger(const struct testsim *sim, const struct testwork *w,
+                          enum testwork_count what, int n);
+
 /*
  * Copies the simulator's ledger into the temporary table sim_ledger
  * (txn text primary key, executed int, status text, amount bigint,
