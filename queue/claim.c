@@ -36,7 +36,8 @@
  *   fresh    the new attempt, with a new id PREFIX-JOBID-N;
  * and returns what the sender needs, oldest first. The attempt of a job
  * that had one open is live when a send of it may have arrived, or a
- * worker died holding it (the reaper counted a probe).
+ * worker died holding it (the reaper counted a probe). updated_at is
+ * set here, which spares each row the trigger that would set it.
  */
 static const char CLAIM_SQL_HEAD[] =
     "with picked as materialized ("
@@ -63,6 +64,7 @@ static const char CLAIM_SQL_TAIL[] =
     " join picked p on a.job_id = p.id where a.outcome = 'open'),"
     " claimed as ("
     " update jobs j set state = 'running', lease_owner = $1,"
+    " updated_at = now(),"
     " lease_expires_at = now() + make_interval(secs => $4::int),"
     " attempt_count = j.attempt_count + (o.id is null)::int,"
     " probe_count = case when o.id is null then 0 else j.probe_count end"

@@ -49,7 +49,8 @@ enum {
  *   applied  each job's transition, only while it is still running
  *            under the owner's lease: a callback that got there first,
  *            or a worker that took over an expired lease, is never
- *            overwritten, and no state moves backwards;
+ *            overwritten, and no state moves backwards (updated_at
+ *            set here spares each row the trigger that would set it);
  *   then the attempt of each job that applied, only while still open:
  *   a job no longer ours leaves its attempt to its new owner.
  * Returns the ids of the jobs that applied.
@@ -69,6 +70,7 @@ static const char RECORD_SQL[] =
     " order by j.id for no key update of j),"
     " applied as ("
     " update jobs j set state = i.state, lease_owner = null,"
+    " updated_at = now(),"
     " lease_expires_at = null,"
     " run_at = case when i.state = 'queued' and i.ms is not null"
     " then now() + make_interval(secs =>"

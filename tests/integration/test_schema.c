@@ -18,6 +18,7 @@
 #define CHECK_VIOLATION "23514"
 #define UNIQUE_VIOLATION "23505"
 #define NOT_NULL_VIOLATION "23502"
+#define FOREIGN_KEY_VIOLATION "23503"
 
 struct fixture {
     struct testdb db;
@@ -166,6 +167,93 @@ static void schema_rejects_second_open_attempt(void **state)
                       UNIQUE_VIOLATION, "attempts_request_txn_id_unique");
 }
 
+/*
+ * attempts.job_id references jobs (id), enforced by the triggers of
+ * migrations/0004_hot_path.sql with a foreign key's guarantees and its
+ * SQLSTATE and constraint name.
+ */
+static void schema_attempt_job_reference_is_enforced(void **state)
+{
+    static const char FK[] = "attempts_job_id_fkey";
+    struct fixture *fx = *state;
+    PGconn *other = testdb_connect(&fx->db);
+    char sql[512];
+
+    pay_job_sql(sql, sizeof(sql), "1000", "queued", "fk-job");
+    testdb_exec_ok(fx->conn, sql);
+    pay_job_sql(sql, sizeof(sql), "1000", "queued", "fk-bare");
+    testdb_exec_ok(fx->conn, sql);
+    /* An attempt needs an existing job, in one row or many. */
+    testdb_exec_fails(fx->conn,
+                      "insert into attempts (job_id, attempt_no,"
+                      " request_txn_id) values (-1, 1, 'T-fk-0')",
+                      FOREIGN_KEY_VIOLATION, FK);
+    testdb_exec_fails(fx->conn,
+                      "insert into attempts (job_id, attempt_no,"
+                      " request_txn_id) select id, 1, 'T-fk-1' from jobs"
+                      " where reference = 'fk-job' union all"
+                      " select -1, 1, 'T-fk-2'",
+                      FOREIGN_KEY_VIOLATION, FK);
+    testdb_exec_ok(fx->conn, "insert into attempts (job_id, attempt_no,"
+                             " request_txn_id) select id, 1, 'T-fk-1'"
+                             " from jobs where reference = 'fk-job'");
+    /* An attempt never moves; a job is never renumbered. */
+    testdb_exec_fails(fx->conn,
+                      "update attempts set job_id = (select id from jobs"
+                      " where reference = 'fk-bare')"
+                      " where request_txn_id = 'T-fk-1'",
+                      FOREIGN_KEY_VIOLATION, FK);
+    testdb_exec_fails(fx->conn,
+                      "update jobs set id = default"
+                      " where reference = 'fk-job'",
+                      FOREIGN_KEY_VIOLATION, FK);
+    /* A job with attempts stays; one without may go, at read committed. */
+    testdb_exec_fails(fx->conn, "delete from jobs where reference = 'fk-job'",
+                      FOREIGN_KEY_VIOLATION, FK);
+    testdb_exec_ok(other, "begin isolation level repeatable read");
+    testdb_exec_fails(other, "delete from jobs where reference = 'fk-bare'",
+                      FOREIGN_KEY_VIOLATION, FK);
+    testdb_exec_ok(other, "rollback");
+    testdb_exec_ok(fx->conn, "delete from jobs where reference = 'fk-bare'");
+    /* Truncating jobs is refused while attempts remain, not with them. */
+    testdb_exec_ok(fx->conn, "begin");
+    testdb_exec_fails(fx->conn, "truncate jobs cascade", FOREIGN_KEY_VIOLATION,
+                      FK);
+    testdb_exec_ok(fx->conn, "rollback");
+    testdb_exec_ok(fx->conn, "begin");
+    testdb_exec_ok(fx->conn, "truncate attempts, jobs cascade");
+    testdb_exec_ok(fx->conn, "rollback");
+    /* The new attempt's job is locked until its transaction ends. */
+    testdb_exec_ok(other, "begin");
+    testdb_exec_ok(other, "update attempts set outcome = 'failed'"
+                          " where request_txn_id = 'T-fk-1'");
+    testdb_exec_ok(other, "insert into attempts (job_id, attempt_no,"
+                          " request_txn_id) select id, 2, 'T-fk-3'"
+                          " from jobs where reference = 'fk-job'");
+    testdb_exec_fails(fx->conn,
+                      "select 1 from jobs where reference = 'fk-job'"
+                      " for update nowait",
+                      "55P03", NULL);
+    testdb_exec_ok(other, "rollback");
+    /* ... or by the update of the job that came with it, as a claim's. */
+    testdb_exec_ok(other, "begin");
+    testdb_exec_ok(other, "update jobs set run_at = run_at"
+                          " where reference = 'fk-job'");
+    testdb_exec_ok(other, "update attempts set outcome = 'failed'"
+                          " where request_txn_id = 'T-fk-1'");
+    testdb_exec_ok(other, "insert into attempts (job_id, attempt_no,"
+                          " request_txn_id) select id, 2, 'T-fk-3'"
+                          " from jobs where reference = 'fk-job'");
+    testdb_exec_ok(fx->conn, "set lock_timeout = '200ms'");
+    testdb_exec_fails(fx->conn, "delete from jobs where reference = 'fk-job'",
+                      "55P03", NULL);
+    testdb_exec_ok(fx->conn, "reset lock_timeout");
+    testdb_exec_ok(other, "commit");
+    testdb_exec_fails(fx->conn, "delete from jobs where reference = 'fk-job'",
+                      FOREIGN_KEY_VIOLATION, FK);
+    PQfinish(other);
+}
+
 static void schema_rejects_invalid_payment_rows(void **state)
 {
     static const struct {
@@ -296,9 +384,11 @@ static void schema_has_claim_and_lookup_indexes(void **state)
         { "attempts_request_txn_id_unique",
           "CREATE UNIQUE INDEX attempts_request_txn_id_unique ON"
           " public.attempts USING btree (request_txn_id)" },
+        /* Only answered attempts have a provider id to look up. */
         { "attempts_provider_txn_id_idx",
           "CREATE INDEX attempts_provider_txn_id_idx ON public.attempts"
-          " USING btree (provider_txn_id)" },
+          " USING btree (provider_txn_id) WHERE (provider_txn_id IS NOT"
+          " NULL)" },
         { "callbacks_request_txn_id_idx",
           "CREATE INDEX callbacks_request_txn_id_idx ON public.callbacks"
           " USING btree (request_txn_id)" },
@@ -394,6 +484,7 @@ int main(void)
         cmocka_unit_test(schema_rejects_unknown_state),
         cmocka_unit_test(schema_rejects_duplicate_reference),
         cmocka_unit_test(schema_rejects_second_open_attempt),
+        cmocka_unit_test(schema_attempt_job_reference_is_enforced),
         cmocka_unit_test(schema_rejects_invalid_payment_rows),
         cmocka_unit_test(schema_documents_every_table),
         cmocka_unit_test(schema_holds_documented_response_codes),
