@@ -30,8 +30,9 @@
  *            is ready. SKIP LOCKED keeps concurrent claims disjoint;
  *   open     the attempt still open from an earlier claim, if any: it is
  *            sent again with the same id;
- *   claimed  running under $1's lease (the row version locked, by its
- *            ctid: no index lookup); a job with no open attempt counts
+ *   claimed  running under $1's lease (found by id: by the ctid picked,
+ *            a version committed meanwhile would be missed); a job with
+ *            no open attempt counts
  *            a new attempt and starts its probes afresh;
  *   fresh    the new attempt, with a new id PREFIX-JOBID-N;
  * and returns what the sender needs, oldest first. The attempt of a job
@@ -41,7 +42,7 @@
  */
 static const char CLAIM_SQL_HEAD[] =
     "with picked as materialized ("
-    " select j.id, j.ctid as tid from jobs j"
+    " select j.id from jobs j"
     " where j.state = 'queued' and j.run_at <= now()";
 
 static const char CLAIM_SQL_AFTER[] =
@@ -69,7 +70,7 @@ static const char CLAIM_SQL_TAIL[] =
     " attempt_count = j.attempt_count + (o.id is null)::int,"
     " probe_count = case when o.id is null then 0 else j.probe_count end"
     " from picked p left join open o on o.job_id = p.id"
-    " where j.ctid = p.tid"
+    " where j.id = p.id and j.state = 'queued'"
     " returning j.id, j.batch_id, j.kind, j.phone, j.amount,"
     " j.withdraw_charge, j.reason, j.depositor_name, j.reference,"
     " j.attempt_count, j.probe_count, j.run_at, o.id as open_id),"

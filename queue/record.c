@@ -44,8 +44,11 @@ enum {
  * Steps:
  *   locked   the jobs, in id order, as the callback receiver locks them
  *            (job before attempt, lowest id first), so the two never
- *            deadlock; held by this lock, a row's version (ctid) stays
- *            the current one, so the update goes to it directly;
+ *            deadlock. The update then finds each job by its id, not by
+ *            the version locked: a version that a callback committed
+ *            after this statement began is not visible to it by ctid,
+ *            and would be skipped, while by id the guard below is
+ *            checked again on the newest version;
  *   applied  each job's transition, only while it is still running
  *            under the owner's lease: a callback that got there first,
  *            or a worker that took over an expired lease, is never
@@ -65,7 +68,7 @@ static const char RECORD_SQL[] =
     " message, provider_txn_id, reference_no, attempt_id, outcome, sent,"
     " http_status, duration_ms, body)),"
     " locked as materialized ("
-    " select j.ctid as tid, i.* from jobs j join input i on i.job_id = j.id"
+    " select i.* from jobs j join input i on i.job_id = j.id"
     " where j.id = any($1::bigint[])"
     " order by j.id for no key update of j),"
     " applied as ("
@@ -94,7 +97,7 @@ static const char RECORD_SQL[] =
     " provider_reference = coalesce(i.reference_no,"
     " j.provider_reference)"
     " from locked i"
-    " where j.ctid = i.tid and j.state = 'running'"
+    " where j.id = i.job_id and j.state = 'running'"
     " and j.lease_owner = i.owner"
     " returning j.id),"
     " attempted as ("

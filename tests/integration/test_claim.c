@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -291,6 +292,77 @@ static void claim_outcomes_move_job_and_attempt(void **state)
     assert_int_equal(scalar(fx, "select count(*) from jobs where"
                                 " needs_review and state = 'unknown'"),
                      1);
+}
+
+struct late_record {
+    const struct testdb *db;
+    struct queue_job job;
+    enum queue_record_outcome out;
+    enum payq_err err;
+};
+
+static void *record_success(void *arg)
+{
+    struct late_record *lr = arg;
+    PGconn *conn = PQconnectdb(lr->db->conninfo);
+    struct queue_result r = {
+        .kind = QUEUE_RESULT_SUCCEEDED,
+        .sent = true,
+        .http_status = 200,
+        .code = "01",
+        .message = "Successful",
+    };
+
+    lr->err = queue_record(conn, "w1", &lr->job, &r, &lr->out);
+    PQfinish(conn);
+    return NULL;
+}
+
+/* Lock waits in this test's database. */
+static long long lock_waits(struct fixture *fx)
+{
+    return scalar(fx, "select count(*) from pg_stat_activity"
+                      " where wait_event_type = 'Lock'"
+                      " and datname = current_database()");
+}
+
+/*
+ * A callback may touch a running job (set it aside for review) while its
+ * outcome is being written: the write waits for the callback's commit
+ * and then still applies, to the row as the callback left it.
+ */
+static void claim_outcome_applies_after_a_concurrent_change(void **state)
+{
+    struct fixture *fx = *state;
+    PGconn *other = testdb_connect(&fx->db);
+    struct late_record lr = { .db = &fx->db, .err = PAYQ_ERR_DB };
+    pthread_t thread;
+    char sql[256];
+    int i;
+
+    add_jobs(fx->conn, 1, 1, "pay");
+    lr.job = claim_one(fx, "w1");
+    testdb_exec_ok(other, "begin");
+    snprintf(sql, sizeof(sql),
+             "update jobs set needs_review = true, review_reason = 'flagged'"
+             " where id = %lld",
+             lr.job.id);
+    testdb_exec_ok(other, sql);
+    assert_int_equal(pthread_create(&thread, NULL, record_success, &lr), 0);
+    for (i = 0; i < 500 && lock_waits(fx) == 0; i++)
+        nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
+    assert_true(i < 500); /* the write waits for the callback's commit */
+    testdb_exec_ok(other, "commit");
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    PQfinish(other);
+    assert_int_equal(lr.err, PAYQ_OK);
+    assert_int_equal(lr.out, QUEUE_RECORDED);
+    snprintf(sql, sizeof(sql),
+             "select count(*) from jobs j join attempts a on a.job_id = j.id"
+             " where j.id = %lld and j.state = 'succeeded' and j.needs_review"
+             " and a.outcome = 'succeeded'",
+             lr.job.id);
+    assert_int_equal(scalar(fx, sql), 1);
 }
 
 static void claim_retry_probes_with_same_id(void **state)
@@ -1158,6 +1230,7 @@ int main(void)
         T(claim_respects_kinds),
         T(claim_concurrent_workers_take_disjoint_jobs),
         T(claim_outcomes_move_job_and_attempt),
+        T(claim_outcome_applies_after_a_concurrent_change),
         T(claim_retry_probes_with_same_id),
         T(claim_not_sent_does_not_count_as_probe),
         T(claim_answer_resets_unsent_count),
