@@ -33,7 +33,8 @@ enum {
 
 struct sender {
     struct worker_pool *pool;
-    char owner[QUEUE_OWNER_MAX + 1]; /* the lease of this thread's claims */
+    char owner[QUEUE_OWNER_MAX + 1]; /* this thread's name in leases */
+    unsigned claims;                 /* claims made, for their tokens */
     PGconn *conn;
     struct upstream_client *client;
     uint64_t rng;
@@ -340,8 +341,9 @@ static bool kinds_to_claim(struct sender *snd, struct queue_claim_opts *o)
 static void claim(struct sender *snd, struct worker_claim *c)
 {
     struct worker_pool *pool = snd->pool;
+    char lease[QUEUE_OWNER_MAX + 1];
     struct queue_claim_opts opts = {
-        .owner = snd->owner,
+        .owner = lease,
         .prefix = pool->s.txn_prefix,
         .lease_s = pool->s.lease_s,
         .max = c->max,
@@ -350,6 +352,14 @@ static void claim(struct sender *snd, struct worker_claim *c)
     long long started = worker_now_ms();
     int n = 0;
 
+    /*
+     * Each claim leases its jobs under a token of its own. An outcome
+     * still waiting for a recorder when its lease ran out (a long
+     * database outage) is then refused if this thread has claimed the
+     * same job again meanwhile, instead of passing for the new claim's:
+     * that could close an attempt the provider may be executing.
+     */
+    snprintf(lease, sizeof(lease), "%.55s:%x", snd->owner, snd->claims++);
     /* A connection lost by the last claim is opened again first. */
     if (worker_db_ensure(pool, "worker", &snd->conn, WORKER_DRAINING) ==
             PAYQ_OK &&
@@ -358,7 +368,7 @@ static void claim(struct sender *snd, struct worker_claim *c)
             n = 0;
         worker_metrics_claim(pool->metrics, worker_now_ms() - started, n);
     }
-    worker_feed_put(pool, c, n, snd->owner, started);
+    worker_feed_put(pool, c, n, lease, started);
 }
 
 /* Stopping: what the feed still holds goes back to the queue. */

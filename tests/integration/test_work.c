@@ -1056,6 +1056,38 @@ static void work_max_in_flight_bounds_the_pool(void **state)
 }
 
 /*
+ * Each claim leases its jobs under a token of its own, also two claims
+ * by one thread: an outcome written after its lease ran out can then
+ * never pass for a later claim's (claim() in worker/send.c).
+ */
+static void work_each_claim_has_its_own_lease(void **state)
+{
+    static const char *const sim_args[] = { "--latency-ms", "200-200", NULL };
+    static const char *const args[] = { "--workers", "1", "--claim", "1",
+                                        NULL };
+    struct fixture *fx = *state;
+    int i;
+
+    testwork_seed(fx->conn, "deposit", 4, 1000);
+    testdb_exec_ok(fx->conn, "create temporary table seen (owner text)");
+    start(fx, sim_args, args, NULL);
+    for (i = 0; i < 1000; i++) {
+        testdb_exec_ok(fx->conn, "insert into seen select lease_owner"
+                                 " from jobs where state = 'running'");
+        if (scalar(fx, "select count(*) from jobs"
+                       " where state = 'succeeded'") == 4)
+            break;
+        sleep_ms(20);
+    }
+    assert_true(i < 1000);
+    /* One thread, so one name; several claims, so several tokens. */
+    assert_int_equal(scalar(fx, "select count(distinct regexp_replace(owner,"
+                                " ':[0-9a-f]+$', '')) from seen"),
+                     1);
+    assert_true(scalar(fx, "select count(distinct owner) from seen") >= 2);
+}
+
+/*
  * Under systemd (Type=notify, WatchdogSec=1): READY=1 once working,
  * WATCHDOG=1 every half interval while alive, STOPPING=1 on SIGTERM.
  */
@@ -1412,6 +1444,7 @@ int main(void)
         T(work_deposit_1005_from_provider_pauses),
         T(work_rate_bounds_the_pool),
         T(work_max_in_flight_bounds_the_pool),
+        T(work_each_claim_has_its_own_lease),
         T(work_tells_systemd_ready_watchdog_stopping),
         T(work_starts_at_once_after_an_import),
         T(work_polls_when_a_notification_is_lost),
