@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "db/array.h"
+#include "db/conn.h"
 #include "queue/sql.h"
 
 /*
@@ -208,6 +210,90 @@ enum payq_err queue_lease_renew(PGconn *conn, const char *owner,
     if (err == PAYQ_OK)
         *kept = strcmp(PQcmdTuples(res), "1") == 0;
     PQclear(res);
+    return err;
+}
+
+/* Many leases at once; the ids of those still held come back. */
+static const char RENEW_MANY_SQL[] =
+    "with u as (select * from unnest($1::bigint[], $2::text[])"
+    " as u(id, owner)),"
+    " locked as materialized (select j.id from jobs j join u on u.id = j.id"
+    " where j.state = 'running' and j.lease_owner = u.owner"
+    " order by j.id for no key update of j)"
+    " update jobs j set lease_expires_at ="
+    " now() + make_interval(secs => $3::int)"
+    " from locked l join u on u.id = l.id"
+    " where j.id = l.id and j.state = 'running' and j.lease_owner = u.owner"
+    " returning j.id";
+
+static enum payq_err renew_params(struct db_array *ids, struct db_array *owners,
+                                  const long long *id, const char *const *owner,
+                                  int n)
+{
+    enum payq_err err = PAYQ_OK;
+    int i;
+
+    for (i = 0; err == PAYQ_OK && i < n; i++) {
+        err = db_array_add_int8(ids, &id[i]);
+        if (err == PAYQ_OK)
+            err = db_array_add_str(owners, owner[i]);
+    }
+    return err;
+}
+
+static void mark_kept(const PGresult *res, const long long *ids, int n,
+                      bool *kept)
+{
+    int row;
+    int i;
+
+    for (row = 0; row < PQntuples(res); row++) {
+        long long id = cell_ll(res, row, 0);
+
+        for (i = 0; i < n; i++)
+            if (ids[i] == id)
+                kept[i] = true;
+    }
+}
+
+enum payq_err queue_lease_renew_many(PGconn *conn, const long long *ids,
+                                     const char *const *owners, int n,
+                                     int lease_s, bool *kept)
+{
+    struct db_array id_array;
+    struct db_array owner_array;
+    char secs[16];
+    const char *values[3];
+    int lengths[3] = { 0, 0, 0 };
+    int formats[3] = { 1, 1, 0 };
+    Oid types[3] = { DB_OID_INT8_ARRAY, DB_OID_TEXT_ARRAY, 0 };
+    PGresult *res;
+    enum payq_err err;
+    int i;
+
+    for (i = 0; i < n; i++)
+        kept[i] = false;
+    if (n < 1 || n > QUEUE_RENEW_MAX)
+        return n == 0 ? PAYQ_OK : PAYQ_ERR_USAGE;
+    db_array_init(&id_array, DB_OID_INT8, 64 * 1024);
+    db_array_init(&owner_array, DB_OID_TEXT, 64 * 1024);
+    err = renew_params(&id_array, &owner_array, ids, owners, n);
+    if (err != PAYQ_OK)
+        goto out;
+    snprintf(secs, sizeof(secs), "%d", lease_s);
+    values[0] = db_array_param(&id_array, &lengths[0]);
+    values[1] = db_array_param(&owner_array, &lengths[1]);
+    values[2] = secs;
+    res = PQexecParams(conn, RENEW_MANY_SQL, 3, types, values, lengths, formats,
+                       0);
+    err = db_result_check_outage(conn, res, "renew leases");
+    if (err == PAYQ_OK)
+        mark_kept(res, ids, n, kept);
+    PQclear(res);
+
+out:
+    db_array_cleanup(&owner_array);
+    db_array_cleanup(&id_array);
     return err;
 }
 

@@ -192,6 +192,20 @@ queue_record_batch(PGconn *conn, const struct queue_record_item *items, int n,
                    enum queue_record_outcome *outs);
 
 /*
+ * Renews the leases of n jobs (n <= QUEUE_RENEW_MAX) for lease_s seconds
+ * from now, job ids[i] under owners[i]: for the jobs a pool holds while
+ * they wait for a sender, so that a slow provider never lets them expire
+ * there. kept[i] is false when job ids[i] is no longer running under
+ * owners[i]. Rows are locked in id order, as everywhere else.
+ */
+#define QUEUE_RENEW_MAX 256
+PAYQ_MUST_USE enum payq_err queue_lease_renew_many(PGconn *conn,
+                                                   const long long *ids,
+                                                   const char *const *owners,
+                                                   int n, int lease_s,
+                                                   bool *kept);
+
+/*
  * Renews owner's lease on job for lease_s seconds from now, for a worker
  * about to send a job it has held for a while (waiting for its turn
  * under --rate or --max-in-flight). *kept is false when the job is no

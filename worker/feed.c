@@ -256,6 +256,73 @@ void worker_feed_done(struct worker_pool *pool)
     pthread_mutex_unlock(&pool->lock);
 }
 
+/* The leases due for renewal: those past half the sender's budget. */
+struct renewal {
+    long long ids[QUEUE_RENEW_MAX];
+    char owners[QUEUE_RENEW_MAX][QUEUE_OWNER_MAX + 1];
+    const char *owner_ptrs[QUEUE_RENEW_MAX];
+    bool kept[QUEUE_RENEW_MAX];
+    int n;
+};
+
+static void collect_due(struct worker_pool *pool, long long due_before,
+                        struct renewal *r)
+{
+    struct worker_feed *f = &pool->feed;
+    int k;
+
+    r->n = 0;
+    for (k = 0; k < f->count && r->n < QUEUE_RENEW_MAX; k++) {
+        const struct worker_claimed *slot = &f->slots[(f->head + k) % f->hold];
+
+        if (slot->leased_ms >= due_before)
+            continue;
+        r->ids[r->n] = slot->job.id;
+        snprintf(r->owners[r->n], sizeof(r->owners[r->n]), "%s", slot->owner);
+        r->owner_ptrs[r->n] = r->owners[r->n];
+        r->n++;
+    }
+}
+
+/* Jobs renewed and still waiting start their lease again at since. */
+static void restart_leases(struct worker_pool *pool, const struct renewal *r,
+                           long long since)
+{
+    struct worker_feed *f = &pool->feed;
+    int k;
+    int i;
+
+    for (k = 0; k < f->count; k++) {
+        struct worker_claimed *slot = &f->slots[(f->head + k) % f->hold];
+
+        for (i = 0; i < r->n; i++)
+            if (r->kept[i] && r->ids[i] == slot->job.id &&
+                strcmp(r->owners[i], slot->owner) == 0)
+                slot->leased_ms = since;
+    }
+}
+
+void worker_feed_renew(struct worker_pool *pool, PGconn *conn)
+{
+    struct renewal r;
+    long long budget = pool->s.lease_s * 1000LL - WORKER_LEASE_MARGIN_MS -
+                       pool->ucfg->timeout_ms;
+    long long now = worker_now_ms();
+
+    pthread_mutex_lock(&pool->lock);
+    collect_due(pool, now - budget / 2, &r);
+    pthread_mutex_unlock(&pool->lock);
+    if (r.n == 0)
+        return;
+    if (queue_lease_renew_many(conn, r.ids, r.owner_ptrs, r.n, pool->s.lease_s,
+                               r.kept) != PAYQ_OK)
+        return; /* each sender still renews its job before sending */
+    pthread_mutex_lock(&pool->lock);
+    restart_leases(pool, &r, now);
+    pthread_mutex_unlock(&pool->lock);
+    log_debug("leases of waiting jobs renewed", LOG_INT("jobs", r.n));
+}
+
 bool worker_feed_drain(struct worker_pool *pool, struct worker_claimed *job)
 {
     bool any;

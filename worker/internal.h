@@ -318,6 +318,15 @@ void worker_feed_done(struct worker_pool *pool);
 bool worker_feed_drain(struct worker_pool *pool, struct worker_claimed *job);
 
 /*
+ * Renews, in one statement on conn, the leases of jobs that have waited
+ * in the feed for half of what a sender allows (lease less the margin
+ * and the request timeout), so that a slow provider never lets them
+ * expire before their turn. Maintenance calls it; a failure is left to
+ * each sender's own check before it sends.
+ */
+void worker_feed_renew(struct worker_pool *pool, PGconn *conn);
+
+/*
  * The recorders (worker/recorder.c). init sizes their ring from the
  * settings and allocates it (PAYQ_ERR_NOMEM); cleanup frees it, with no
  * thread left.

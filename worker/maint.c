@@ -154,6 +154,7 @@ static void tick(struct maint *m)
     }
     /* After the heartbeat: a pause row refers to this process's row. */
     worker_pause_maintain(m->pool, m->conn, m->client);
+    worker_feed_renew(m->pool, m->conn);
     if (now >= m->next_progress) {
         progress(m, m->pool->s.progress_ms);
         m->next_progress = now + m->pool->s.progress_ms;

@@ -1088,6 +1088,37 @@ static void work_each_claim_has_its_own_lease(void **state)
 }
 
 /*
+ * Jobs that wait in the feed longer than their lease (a slow provider,
+ * few requests in flight) are renewed while they wait: none is taken
+ * back from this live process, none counts a probe, each is sent once.
+ * Here the pool holds 48 jobs, two sent every 0.7 s: the last waits
+ * some 17 s behind a 13 s lease, and maintenance looks for expired
+ * leases every 5 s.
+ */
+static void work_waiting_jobs_keep_their_leases(void **state)
+{
+    static const char *const sim_args[] = { "--latency-ms", "700-700", NULL };
+    static const char *const args[] = { "--workers", "2", "--lease", "13s",
+                                        NULL };
+    static const char *const env[] = { "PAYQ_TIMEOUT_MS=2000", NULL };
+    struct fixture *fx = *state;
+
+    testwork_seed(fx->conn, "deposit", 48, 1000);
+    start(fx, sim_args, args, env);
+    expect_within(fx,
+                  "select count(*) = 48 from jobs"
+                  " where state = 'succeeded'",
+                  60000);
+    assert_int_equal(testwork_log_count(&fx->work, "stopped renewing"), 0);
+    assert_int_equal(scalar(fx, "select count(*) from jobs"
+                                " where probe_count > 0 or attempt_count <> 1"),
+                     0);
+    assert_int_equal(scalar(fx, "select count(*) from attempts"
+                                " where send_count <> 1"),
+                     0);
+}
+
+/*
  * Under systemd (Type=notify, WatchdogSec=1): READY=1 once working,
  * WATCHDOG=1 every half interval while alive, STOPPING=1 on SIGTERM.
  */
@@ -1445,6 +1476,7 @@ int main(void)
         T(work_rate_bounds_the_pool),
         T(work_max_in_flight_bounds_the_pool),
         T(work_each_claim_has_its_own_lease),
+        T(work_waiting_jobs_keep_their_leases),
         T(work_tells_systemd_ready_watchdog_stopping),
         T(work_starts_at_once_after_an_import),
         T(work_polls_when_a_notification_is_lost),
