@@ -299,19 +299,27 @@ out:
 
 /*
  * Expired leases go back to the queue; their open attempts stay open,
- * and the dead worker's try counts as a probe: it may have left.
+ * and the dead worker's try counts as a probe: it may have left. Rows
+ * are locked in id order, as the recorders and the callback receiver
+ * lock them, and one that another holds (its outcome being written) is
+ * left for the next round: no deadlock, no wait. So below.
  */
 static const char REAP_SQL[] =
-    "update jobs set state = 'queued', lease_owner = null,"
+    "with expired as (select id from jobs"
+    " where state = 'running' and lease_expires_at < now()"
+    " order by id for update skip locked)"
+    " update jobs j set state = 'queued', lease_owner = null,"
     " lease_expires_at = null, run_at = now(),"
-    " probe_count = probe_count + 1"
-    " where state = 'running' and lease_expires_at < now()";
+    " probe_count = j.probe_count + 1"
+    " from expired e where j.id = e.id";
 
 /* Pending past the deadline: unknown, and so is its attempt. */
 static const char EXPIRE_SQL[] =
-    "with late as (update jobs set state = 'unknown'"
+    "with due as (select id from jobs"
     " where state = 'pending' and callback_deadline < now()"
-    " returning id)"
+    " order by id for update skip locked),"
+    " late as (update jobs j set state = 'unknown' from due"
+    " where j.id = due.id returning j.id)"
     " update attempts a set outcome = 'unknown' from late"
     " where a.job_id = late.id and a.outcome = 'pending'"
     " returning a.job_id";

@@ -227,8 +227,13 @@ enum payq_err worker_pool_create(const struct config *cfg,
     pool->max_in_flight = s->max_in_flight > 0 ? s->max_in_flight : s->workers;
     name_pool(pool);
     err = init_sync(pool);
-    if (err == PAYQ_OK)
-        err = worker_feed_init(pool);
+    if (err != PAYQ_OK) {
+        mem_free(pool);
+        return err;
+    }
+    /* No thread runs yet: from here on, destroy frees what was made. */
+    pool->threads_joined = true;
+    err = worker_feed_init(pool);
     if (err == PAYQ_OK)
         err = worker_records_init(pool);
     if (err == PAYQ_OK)
@@ -239,7 +244,6 @@ enum payq_err worker_pool_create(const struct config *cfg,
         worker_pool_destroy(pool);
         return err;
     }
-    pool->threads_joined = true;
     *out = pool;
     return PAYQ_OK;
 }
@@ -366,6 +370,11 @@ static enum payq_err supervise(struct worker_pool *pool,
             return PAYQ_ERR_INTERRUPTED;
         }
         nanosleep(&(struct timespec){ 0, MAIN_TICK_MS * 1000000L }, NULL);
+    }
+    if (*stop == 0) {
+        /* Not asked to stop: every sender failed to start or run. */
+        log_error("every worker thread stopped on its own; see above");
+        return PAYQ_ERR_IO;
     }
     return PAYQ_OK;
 }

@@ -647,6 +647,41 @@ static void claim_expired_lease_is_taken_over_and_probed(void **state)
     assert_int_equal(scalar(fx, "select count(*) from attempts"), 1);
 }
 
+/*
+ * The reaper neither waits for nor deadlocks with a writer that holds an
+ * expired job (a recorder writing its outcome): it leaves that job for
+ * its next round and takes the others.
+ */
+static void claim_reaper_skips_jobs_others_hold(void **state)
+{
+    struct fixture *fx = *state;
+    PGconn *other = testdb_connect(&fx->db);
+    struct queue_job held;
+    char sql[160];
+    int n = -1;
+
+    add_jobs(fx->conn, 1, 2, "pay");
+    held = claim_one(fx, "w1");
+    (void)claim_one(fx, "w1");
+    testdb_exec_ok(fx->conn, "update jobs set lease_expires_at = now() -"
+                             " interval '1 second'");
+    testdb_exec_ok(other, "begin");
+    snprintf(sql, sizeof(sql), "select 1 from jobs where id = %lld for update",
+             held.id);
+    testdb_exec_ok(other, sql);
+    testdb_exec_ok(fx->conn, "set lock_timeout = '2s'");
+    assert_int_equal(queue_reap_expired(fx->conn, &n), PAYQ_OK);
+    assert_int_equal(n, 1);
+    testdb_exec_ok(other, "rollback");
+    assert_int_equal(queue_reap_expired(fx->conn, &n), PAYQ_OK);
+    assert_int_equal(n, 1);
+    testdb_exec_ok(fx->conn, "reset lock_timeout");
+    assert_int_equal(scalar(fx, "select count(*) from jobs"
+                                " where state = 'queued'"),
+                     2);
+    PQfinish(other);
+}
+
 static void claim_pending_without_callback_becomes_unknown(void **state)
 {
     struct fixture *fx = *state;
@@ -1240,6 +1275,7 @@ int main(void)
         T(claim_not_executed_then_new_id),
         T(claim_never_moves_a_final_state_back),
         T(claim_expired_lease_is_taken_over_and_probed),
+        T(claim_reaper_skips_jobs_others_hold),
         T(claim_pending_without_callback_becomes_unknown),
         T(claim_release_closes_only_fresh_attempts),
         T(claim_cancelled_batch_only_probes),
