@@ -26,6 +26,7 @@ static const struct {
     [PAYQ_ERR_SCHEMA] = { "database schema not usable", EXIT_CONFIG },
     [PAYQ_ERR_NOT_FOUND] = { "not found", EXIT_RUNTIME },
     [PAYQ_ERR_INTERRUPTED] = { "interrupted", EXIT_RUNTIME },
+    [PAYQ_ERR_DB_BUSY] = { "database refusing writes", EXIT_RUNTIME },
 };
 
 #define ERR_COUNT (sizeof(err_table) / sizeof(err_table[0]))

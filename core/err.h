@@ -24,6 +24,7 @@ enum payq_err {
     PAYQ_ERR_SCHEMA,      /* the schema is missing, older or newer */
     PAYQ_ERR_NOT_FOUND,   /* the named object does not exist */
     PAYQ_ERR_INTERRUPTED, /* stopped by a signal before finishing */
+    PAYQ_ERR_DB_BUSY,     /* the server refuses any write for now */
 };
 
 /* Returns a short static description of err, never NULL. */

@@ -139,6 +139,13 @@ enum payq_err db_result_check(PGconn *conn, const PGresult *res,
     return PAYQ_ERR_DB;
 }
 
+/* SQLSTATEs that refuse every write for now, whatever its rows. */
+static bool refuses_any_write(const char *sqlstate)
+{
+    return strcmp(sqlstate, "25006") == 0 || strncmp(sqlstate, "53", 2) == 0 ||
+           strncmp(sqlstate, "57", 2) == 0;
+}
+
 enum payq_err db_result_check_outage(PGconn *conn, const PGresult *res,
                                      const char *what)
 {
@@ -151,7 +158,9 @@ enum payq_err db_result_check_outage(PGconn *conn, const PGresult *res,
         log_debug("database connection lost", LOG_STR("doing", what));
         return PAYQ_ERR_DB_CONNECT;
     }
-    return db_result_check(conn, res, what);
+    if (db_result_check(conn, res, what) == PAYQ_ERR_DB_CONNECT)
+        return PAYQ_ERR_DB_CONNECT;
+    return refuses_any_write(db_sqlstate(res)) ? PAYQ_ERR_DB_BUSY : PAYQ_ERR_DB;
 }
 
 enum payq_err db_exec(PGconn *conn, const char *sql, const char *what)

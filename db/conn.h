@@ -54,7 +54,11 @@ PAYQ_MUST_USE enum payq_err db_result_check(PGconn *conn, const PGresult *res,
 /*
  * As db_result_check(), for a long-lived process that reports an outage
  * once rather than once per statement and thread: a lost connection is
- * logged at debug only and returned as PAYQ_ERR_DB_CONNECT.
+ * logged at debug only and returned as PAYQ_ERR_DB_CONNECT. A refusal
+ * that no statement could pass for now, whatever its rows (a read-only
+ * server after a failover, insufficient resources such as a full disk,
+ * a server shutting down: SQLSTATE 25006, class 53, class 57), is
+ * PAYQ_ERR_DB_BUSY: worth waiting for, not worth giving up a row for.
  */
 PAYQ_MUST_USE enum payq_err
 db_result_check_outage(PGconn *conn, const PGresult *res, const char *what);

@@ -38,7 +38,8 @@
 #include "worker/internal.h"
 
 enum {
-    RECORD_TRIES = 5,    /* a statement failing, not the connection */
+    RECORD_TRIES = 5, /* a statement failing, not the connection */
+    SYSTEMIC_WAIT_MAX_MS = 30000,
     IDLE_CHECK_MS = 200, /* how often an idle recorder looks at stop */
     SENDERS_PER_RECORDER = 8,
     /* While another recorder writes, a second starts only on this many:
@@ -254,34 +255,104 @@ static void account(struct worker_pool *pool, const struct batch *b)
     }
 }
 
-/*
- * One item alone, a few times: the fallback after the database refused
- * a whole batch. false when the pool abandoned meanwhile.
- */
-static bool write_one(struct worker_pool *pool, PGconn **conn, struct batch *b,
-                      int i)
-{
-    const struct queue_record_item *it = &b->items[i];
-    int failures = 0;
-    enum payq_err err;
+/* Outcome of one pass over a refused batch, item by item. */
+enum pass_result {
+    PASS_DONE,     /* every item written, or given up after its tries */
+    PASS_SYSTEMIC, /* the server refuses any write: wait, then again */
+    PASS_ABANDON,  /* the pool abandoned meanwhile */
+};
 
-    for (;;) {
-        if (worker_db_ensure(pool, "recorder", conn, WORKER_ABANDON) != PAYQ_OK)
-            return false;
-        err = queue_record_batch(*conn, it, 1, &b->outs[i]);
-        if (err == PAYQ_OK)
-            return true;
-        if (worker_db_lost(*conn, err))
+/*
+ * Tries each item still unwritten (done[i] false) once. A refusal of any
+ * write (PAYQ_ERR_DB_BUSY: a read-only server after a failover, a full
+ * disk) is not the item's: the caller waits and starts the pass over,
+ * rather than spend the item's tries on it and give it up.
+ */
+static enum pass_result write_each(struct worker_pool *pool, PGconn **conn,
+                                   struct batch *b, bool *done, int *failed)
+{
+    int i;
+
+    *failed = 0;
+    for (i = 0; i < b->n; i++) {
+        enum payq_err err;
+
+        if (done[i])
             continue;
-        if (++failures >= RECORD_TRIES) {
+        if (worker_db_ensure(pool, "recorder", conn, WORKER_ABANDON) != PAYQ_OK)
+            return PASS_ABANDON;
+        err = queue_record_batch(*conn, &b->items[i], 1, &b->outs[i]);
+        if (err != PAYQ_OK && worker_db_lost(*conn, err)) {
+            i--; /* the connection, not the item: again once it is back */
+            continue;
+        }
+        if (err == PAYQ_ERR_DB_BUSY)
+            return PASS_SYSTEMIC;
+        done[i] = err == PAYQ_OK;
+        *failed += !done[i];
+    }
+    return PASS_DONE;
+}
+
+/* A wait while the server refuses every write: doubling, up to 30 s. */
+static enum worker_stop busy_wait(struct worker_pool *pool,
+                                  const struct batch *b, long long *wait_ms)
+{
+    enum worker_stop level;
+
+    log_warn("the database refuses every write; outcomes wait",
+             LOG_INT("jobs", b->n), LOG_INT("wait_ms", *wait_ms));
+    level = worker_sleep(pool, *wait_ms, WORKER_ABANDON, false);
+    *wait_ms = *wait_ms < SYSTEMIC_WAIT_MAX_MS / 2 ? 2 * *wait_ms
+                                                   : SYSTEMIC_WAIT_MAX_MS;
+    return level;
+}
+
+static void give_up_items(const struct batch *b, const bool *done)
+{
+    int i;
+
+    for (i = 0; i < b->n; i++)
+        if (!done[i])
             log_error("cannot record an outcome; the lease will expire "
                       "and the job be probed with the same id",
-                      LOG_INT("job", it->job->id),
-                      LOG_STR("txn", it->job->txn_id));
+                      LOG_INT("job", b->items[i].job->id),
+                      LOG_STR("txn", b->items[i].job->txn_id));
+}
+
+/*
+ * The fallback after the database refused a whole batch: item by item,
+ * so that one bad item fails only itself, each given RECORD_TRIES passes
+ * a second apart; a refusal of everything waits (doubling, up to 30 s)
+ * and starts over, for as long as it lasts. false when the pool
+ * abandoned meanwhile.
+ */
+static bool write_apart(struct worker_pool *pool, PGconn **conn,
+                        struct batch *b)
+{
+    bool done[QUEUE_RECORD_BATCH_MAX] = { false };
+    long long wait_ms = 1000;
+    int passes = 0;
+    int failed = 0;
+
+    for (;;) {
+        switch (write_each(pool, conn, b, done, &failed)) {
+        case PASS_ABANDON:
+            return false;
+        case PASS_SYSTEMIC:
+            if (busy_wait(pool, b, &wait_ms) == WORKER_ABANDON)
+                return false;
+            continue;
+        case PASS_DONE:
+            break;
+        }
+        if (failed == 0)
+            return true;
+        if (++passes >= RECORD_TRIES) {
+            give_up_items(b, done);
             return true;
         }
-        if (worker_sleep(pool, 1000LL * failures, WORKER_ABANDON, false) ==
-            WORKER_ABANDON)
+        if (worker_sleep(pool, 1000, WORKER_ABANDON, false) == WORKER_ABANDON)
             return false;
     }
 }
@@ -293,8 +364,8 @@ static bool write_one(struct worker_pool *pool, PGconn **conn, struct batch *b,
 static bool write_batch(struct worker_pool *pool, PGconn **conn,
                         struct batch *b)
 {
+    long long wait_ms = 1000;
     enum payq_err err;
-    int i;
 
     for (;;) {
         if (worker_db_ensure(pool, "recorder", conn, WORKER_ABANDON) != PAYQ_OK)
@@ -304,11 +375,15 @@ static bool write_batch(struct worker_pool *pool, PGconn **conn,
             break;
         if (worker_db_lost(*conn, err))
             continue;
+        if (err == PAYQ_ERR_DB_BUSY) {
+            if (busy_wait(pool, b, &wait_ms) == WORKER_ABANDON)
+                return false;
+            continue; /* the whole batch again */
+        }
         log_warn("an outcome batch failed; writing its jobs one by one",
                  LOG_INT("jobs", b->n), LOG_ERR(err));
-        for (i = 0; i < b->n; i++)
-            if (!write_one(pool, conn, b, i))
-                return false;
+        if (!write_apart(pool, conn, b))
+            return false;
         break;
     }
     account(pool, b);

@@ -381,6 +381,50 @@ static void work_stops_while_waiting_for_database(void **state)
                      1);
 }
 
+/*
+ * The database refuses every write for a while, as a read-only server
+ * after a failover does (here a trigger raises its SQLSTATE, 25006, for
+ * every outcome): the recorder waits and tries again for as long as it
+ * lasts, rather than give up job after job, which would let their
+ * leases expire and cost each a probe.
+ */
+static void work_outcomes_refused_for_a_while_are_written_later(void **state)
+{
+    /* A lease that outlasts the refusal: only the recorder is tested. */
+    static const char *const args[] = { "--lease", "40s", NULL };
+    struct fixture *fx = *state;
+    long long refused;
+
+    testwork_seed(fx->conn, "deposit", 20, 1000);
+    testdb_exec_ok(fx->conn, "create function refuse_outcomes() returns trigger"
+                             " language plpgsql as $$ begin"
+                             " if new.state <> 'running' then"
+                             " raise exception 'read-only for the test' using"
+                             " errcode = 'read_only_sql_transaction'; end if;"
+                             " return new; end $$");
+    testdb_exec_ok(fx->conn, "create trigger refuse_outcomes before update"
+                             " on jobs for each row when (old.state ="
+                             " 'running') execute function"
+                             " refuse_outcomes()");
+    testsim_start(&fx->sim, NULL);
+    testwork_start(&fx->work[0], fx->db.conninfo, &fx->sim, args, NULL);
+    testwork_wait_ledger(&fx->sim, &fx->work[0], TESTWORK_EXECUTED, 20);
+    /* Longer than the tries one job would get: 5, a second apart. */
+    sleep(12);
+    testdb_exec_ok(fx->conn, "drop trigger refuse_outcomes on jobs");
+    expect_within(fx->conn, &fx->work[0],
+                  "select count(*) = 20 from jobs where state = 'succeeded'",
+                  60000);
+    refused = testwork_log_count(&fx->work[0], "refuses every write");
+    print_message("refused passes logged: %lld\n", refused);
+    assert_true(refused >= 1);
+    assert_int_equal(testwork_log_count(&fx->work[0], "cannot record"), 0);
+    assert_int_equal(scalar(fx->conn, "select count(*) from jobs"
+                                      " where probe_count > 0"),
+                     0);
+    assert_int_equal(paid_once(fx, fx->conn), 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +442,9 @@ int main(void)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(work_stops_while_waiting_for_database,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(
+            work_outcomes_refused_for_a_while_are_written_later, fx_setup,
+            fx_teardown),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -26,6 +26,7 @@ static void err_exit_codes_follow_sysexits(void **state)
         { PAYQ_ERR_DB_CONNECT, 1 },
         { PAYQ_ERR_NOT_FOUND, 1 },
         { PAYQ_ERR_INTERRUPTED, 1 },
+        { PAYQ_ERR_DB_BUSY, 1 },
         { (enum payq_err)999, 1 },
     };
     size_t i;
