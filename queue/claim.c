@@ -33,9 +33,11 @@
  *   open     the attempt still open from an earlier claim, if any: it is
  *            sent again with the same id;
  *   claimed  running under $1's lease (found by id: by the ctid picked,
- *            a version committed meanwhile would be missed); a job with
- *            no open attempt counts
- *            a new attempt and starts its probes afresh;
+ *            a version committed meanwhile would be missed; no state
+ *            test, which would draw the planner to a partial index,
+ *            and the lock above already holds it queued); a job with
+ *            no open attempt counts a new attempt and starts its probes
+ *            afresh;
  *   fresh    the new attempt, with a new id PREFIX-JOBID-N;
  * and returns what the sender needs, oldest first. The attempt of a job
  * that had one open is live when a send of it may have arrived, or a
@@ -72,7 +74,7 @@ static const char CLAIM_SQL_TAIL[] =
     " attempt_count = j.attempt_count + (o.id is null)::int,"
     " probe_count = case when o.id is null then 0 else j.probe_count end"
     " from picked p left join open o on o.job_id = p.id"
-    " where j.id = p.id and j.state = 'queued'"
+    " where j.id = p.id"
     " returning j.id, j.batch_id, j.kind, j.phone, j.amount,"
     " j.withdraw_charge, j.reason, j.depositor_name, j.reference,"
     " j.attempt_count, j.probe_count, j.run_at, o.id as open_id),"
@@ -213,17 +215,21 @@ enum payq_err queue_lease_renew(PGconn *conn, const char *owner,
     return err;
 }
 
-/* Many leases at once; the ids of those still held come back. */
+/*
+ * Many leases at once; the ids of those still held come back. The
+ * update's state guard comes from the CTE (see record.c's RECORD_SQL).
+ */
 static const char RENEW_MANY_SQL[] =
     "with u as (select * from unnest($1::bigint[], $2::text[])"
     " as u(id, owner)),"
-    " locked as materialized (select j.id from jobs j join u on u.id = j.id"
+    " locked as materialized (select j.id, 'running'::text as guard"
+    " from jobs j join u on u.id = j.id"
     " where j.state = 'running' and j.lease_owner = u.owner"
     " order by j.id for no key update of j)"
     " update jobs j set lease_expires_at ="
     " now() + make_interval(secs => $3::int)"
     " from locked l join u on u.id = l.id"
-    " where j.id = l.id and j.state = 'running' and j.lease_owner = u.owner"
+    " where j.id = l.id and j.state = l.guard and j.lease_owner = u.owner"
     " returning j.id";
 
 static enum payq_err renew_params(struct db_array *ids, struct db_array *owners,

@@ -48,7 +48,11 @@ enum {
  *            the version locked: a version that a callback committed
  *            after this statement began is not visible to it by ctid,
  *            and would be skipped, while by id the guard below is
- *            checked again on the newest version;
+ *            checked again on the newest version. The state it must be
+ *            in comes from the CTE, not as a constant: given state =
+ *            'running', the planner would walk jobs_lease_expiry_idx
+ *            (whose predicate that is) with its stale entries, not the
+ *            primary key;
  *   applied  each job's transition, only while it is still running
  *            under the owner's lease: a callback that got there first,
  *            or a worker that took over an expired lease, is never
@@ -68,7 +72,8 @@ static const char RECORD_SQL[] =
     " message, provider_txn_id, reference_no, attempt_id, outcome, sent,"
     " http_status, duration_ms, body)),"
     " locked as materialized ("
-    " select i.* from jobs j join input i on i.job_id = j.id"
+    " select i.*, 'running'::text as guard from jobs j"
+    " join input i on i.job_id = j.id"
     " where j.id = any($1::bigint[])"
     " order by j.id for no key update of j),"
     " applied as ("
@@ -97,7 +102,7 @@ static const char RECORD_SQL[] =
     " provider_reference = coalesce(i.reference_no,"
     " j.provider_reference)"
     " from locked i"
-    " where j.id = i.job_id and j.state = 'running'"
+    " where j.id = i.job_id and j.state = i.guard"
     " and j.lease_owner = i.owner"
     " returning j.id),"
     " attempted as ("
