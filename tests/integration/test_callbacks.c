@@ -29,6 +29,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "queue/claim.h"
+#include "tests/support/claim.h"
 #include "tests/support/notify.h"
 #include "tests/support/proc.h"
 #include "tests/support/testdb.h"
@@ -106,12 +107,7 @@ static long long scalar(struct fixture *fx, const char *sql)
 static long long pending_job(struct fixture *fx, const char *kind,
                              long long amount)
 {
-    struct queue_claim_opts o = { .owner = "w",
-                                  .prefix = "T",
-                                  .lease_s = 60,
-                                  .max = 1,
-                                  .pay = true,
-                                  .deposit = true };
+    struct queue_claim_opts o = testclaim_opts("w", 1);
     struct queue_result r = { .kind = QUEUE_RESULT_PENDING,
                               .sent = true,
                               .callback_timeout_s = 600 };
@@ -120,6 +116,7 @@ static long long pending_job(struct fixture *fx, const char *kind,
     int n = 0;
 
     testwork_seed(fx->conn, kind, 1, amount);
+    o.prefix = "T"; /* ids T-N-1, as the callbacks below name them */
     assert_int_equal(queue_claim(fx->conn, &o, &job, &n), PAYQ_OK);
     assert_int_equal(n, 1);
     assert_int_equal(queue_record(fx->conn, "w", &job, &r, &out), PAYQ_OK);
@@ -688,12 +685,7 @@ static void callbacks_client_limit_and_timeout(void **state)
 static long long job_at(struct fixture *fx, const char *kind, const char *state,
                         long long amount, struct queue_job *claimed)
 {
-    struct queue_claim_opts o = { .owner = "w",
-                                  .prefix = "T",
-                                  .lease_s = 60,
-                                  .max = 1,
-                                  .pay = true,
-                                  .deposit = true };
+    struct queue_claim_opts o = testclaim_opts("w", 1);
     struct queue_result r = { .kind = QUEUE_RESULT_PENDING,
                               .sent = true,
                               .callback_timeout_s = 600 };
@@ -702,6 +694,7 @@ static long long job_at(struct fixture *fx, const char *kind, const char *state,
     int n = 0;
 
     testwork_seed(fx->conn, kind, 1, amount);
+    o.prefix = "T"; /* ids T-N-1, as the callbacks below name them */
     assert_int_equal(queue_claim(fx->conn, &o, &job, &n), PAYQ_OK);
     assert_int_equal(n, 1);
     if (claimed != NULL)

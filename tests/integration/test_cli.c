@@ -456,18 +456,6 @@ static void temp_log(char path[64])
     close(fd);
 }
 
-/* Reads a (small) file whole into out, NUL-terminated. */
-static void read_text(const char *path, char *out, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    assert_non_null(f);
-    n = fread(out, 1, size - 1, f);
-    out[n] = '\0';
-    fclose(f);
-}
-
 /* Each subcommand with every option of its getopt table. */
 struct help_case {
     const char *command;
@@ -807,7 +795,7 @@ static void expect_application_name(const struct testdb *db, const char *url,
     /* SIGKILL: a SIGTERM could come before its handler is installed. */
     assert_int_equal(kill(pid, SIGKILL), 0);
     assert_int_equal(proc_wait(pid), 128 + SIGKILL);
-    read_text(log, text, sizeof(text));
+    proc_read_text(log, text, sizeof(text));
     unlink(log);
     PQfinish(conn);
     if (!seen)
@@ -916,7 +904,7 @@ static void expect_timed_out(int pid, const char *log, long long started,
     int status = proc_wait(pid);
 
     took = now_ms() - started;
-    read_text(log, text, sizeof(text));
+    proc_read_text(log, text, sizeof(text));
     unlink(log);
     print_message("%s: exit %d after %lld ms\n", what, status, took);
     if (status != 1 || took < 1500 || took > 8000 ||
@@ -1093,7 +1081,7 @@ static void cli_work_and_balance_never_log_secrets(void **state)
     testwork_ledger(&sim, &ledger);
     assert_true(ledger.attempts >= 6);
 
-    read_text(w.log_path, text, sizeof(text));
+    proc_read_text(w.log_path, text, sizeof(text));
     assert_non_null(strstr(text, "level=debug"));
     assert_text_lacks(text, TESTSIM_PASSWORD);
     assert_text_lacks(text, TESTSIM_KEY);

@@ -210,18 +210,6 @@ static void migrate_concurrent_runs_apply_once(void **state)
     PQfinish(conn);
 }
 
-/* Reads a whole (small) file into out, NUL-terminated. */
-static void read_text(const char *path, char *out, size_t size)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    assert_non_null(f);
-    n = fread(out, 1, size - 1, f);
-    out[n] = '\0';
-    fclose(f);
-}
-
 /*
  * Two real `payq migrate` processes started together against a fresh
  * database. A session of the test holds the lock until both wait on it,
@@ -261,7 +249,7 @@ static void migrate_two_processes_apply_once(void **state)
 
     for (i = 0; i < 2; i++) {
         assert_int_equal(proc_wait(pids[i]), 0);
-        read_text(logs[i], text[i], sizeof(text[i]));
+        proc_read_text(logs[i], text[i], sizeof(text[i]));
         unlink(logs[i]);
         /* Both waited: the test's lock made them overlap. */
         if (strstr(text[i], "another payq migrate is running") == NULL)

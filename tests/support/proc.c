@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -159,4 +160,15 @@ void proc_result_cleanup(struct proc_result *res)
 {
     buf_cleanup(&res->out);
     buf_cleanup(&res->err);
+}
+
+void proc_read_text(const char *path, char *out, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(out, 1, size - 1, f);
+    out[n] = '\0';
+    fclose(f);
 }

@@ -5,6 +5,8 @@
 #ifndef PAYQ_TESTS_PROC_H
 #define PAYQ_TESTS_PROC_H
 
+#include <stddef.h>
+
 #include "core/buf.h"
 
 /* Most output captured from each stream; more fails the test. */
@@ -38,6 +40,12 @@ int proc_wait(int pid);
 
 /* Frees the captured output. */
 void proc_result_cleanup(struct proc_result *res);
+
+/*
+ * Reads a small file (a log a child wrote) whole into out, cut to
+ * size - 1 bytes and NUL-terminated; fails the test if it cannot.
+ */
+void proc_read_text(const char *path, char *out, size_t size);
 
 /* Path of the payq binary under test (set by CMake). */
 const char *proc_payq_path(void);
