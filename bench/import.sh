@@ -11,6 +11,17 @@
 # the best time of each side counts, and payq's largest peak RSS. Each
 # payq round also prints where its time went (the import's own steps:
 # streaming rows into staging, the INSERT ... SELECT into jobs).
+#
+# Each round also times (c) the floor of that design, with psql alone:
+# in one transaction, \copy of the rows as payq stages them (canonical
+# phone, whole amount, metadata; exported once from payq's jobs) into an
+# unindexed temporary table, then one INSERT ... SELECT into a table with
+# the columns and defaults of jobs and only the two constraints this
+# tool cannot do without: the primary key and the unique reference (one
+# job per reference, enforced by the database). No check, no trigger, no
+# claim or batch index, no conflict handling. No importer that stages
+# rows and then inserts them into jobs can be faster, so floor/psql says
+# how near the target any such importer can come on this machine.
 # Targets: payq/psql time <= 1.5 and payq peak RSS <= 32 MiB. A miss is
 # printed as MISS; it fails the script (exit 2) only with
 # PAYQ_BENCH_STRICT=1. Otherwise the exit status is non-zero only when a
@@ -46,6 +57,7 @@ ELAPSED_CS=0
 RSS_KIB=0
 BEST_COPY_CS=""
 BEST_PAYQ_CS=""
+BEST_FLOOR_CS=""
 MAX_PAYQ_KIB=0
 
 die() {
@@ -215,6 +227,56 @@ payq_round() {
         "$(mib "$RSS_KIB")" "$(payq_steps)"
 }
 
+# The floor's rows: what payq staged, taken back from its jobs once.
+export_floor_rows() {
+    [[ -s $WORK/floor.csv ]] && return
+    sql "$PAYQ_DB" -c "\\copy (select reference, phone, amount, metadata
+        from jobs order by id) to '$WORK/floor.csv' with (format csv)"
+}
+
+# The floor table follows the migrated jobs table's columns; LIKE copies
+# neither indexes nor checks nor triggers.
+create_floor_table() {
+    sql "$PAYQ_DB" -c "set client_min_messages = warning" \
+        -c "drop table if exists floor_jobs" \
+        -c "create table floor_jobs
+            (like jobs including defaults including identity)" \
+        -c "alter table floor_jobs add primary key (id),
+            add unique (reference)"
+}
+
+write_floor_script() {
+    cat >"$WORK/floor.sql" <<EOF
+begin;
+create temporary table floor_staging (
+    reference text collate "C", phone text, amount bigint, metadata jsonb
+) on commit drop;
+\\copy floor_staging from '$WORK/floor.csv' with (format csv)
+insert into floor_jobs (batch_id, kind, phone, amount, reference, metadata)
+select 1, 'pay', phone, amount, reference, metadata from floor_staging;
+commit;
+EOF
+}
+
+floor_round() {
+    export_floor_rows
+    create_floor_table
+    write_floor_script
+    checkpoint
+    if ! timed "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$PAYQ_DB" \
+        -f "$WORK/floor.sql" >"$WORK/floor.log" 2>&1; then
+        tail -n 20 "$WORK/floor.log" >&2
+        die "the floor's \\copy and INSERT ... SELECT failed"
+    fi
+    expect_rows "the floor" "$PAYQ_DB" floor_jobs
+    sql "$PAYQ_DB" -c "drop table floor_jobs"
+    if [[ -z $BEST_FLOOR_CS ]] || ((ELAPSED_CS < BEST_FLOOR_CS)); then
+        BEST_FLOOR_CS=$ELAPSED_CS
+    fi
+    printf "  floor        %8s s       (staging, then jobs' columns, %s)\n" \
+        "$(secs "$ELAPSED_CS")" "primary key and unique reference only"
+}
+
 # The import's slow steps, from its debug log: "stream_rows 4.10 s ...".
 payq_steps() {
     awk '/msg="import step done"/ {
@@ -252,10 +314,12 @@ report_baseline_only() {
 }
 
 report() {
-    local ratio rss ratio_ok rss_ok result=PASS why=""
+    local ratio floor_ratio rss ratio_ok rss_ok result=PASS why=""
     # Below 10 ms GNU time reads 0.00; don't divide by it.
     ratio=$(awk -v p="$BEST_PAYQ_CS" -v c="$BEST_COPY_CS" \
         'BEGIN { printf "%.2f", p / (c > 0 ? c : 1) }')
+    floor_ratio=$(awk -v f="$BEST_FLOOR_CS" -v c="$BEST_COPY_CS" \
+        'BEGIN { printf "%.2f", f / (c > 0 ? c : 1) }')
     rss=$(mib "$MAX_PAYQ_KIB")
     ratio_ok=$(verdict "$ratio" "$TARGET_RATIO")
     rss_ok=$(verdict "$rss" "$TARGET_RSS_MIB")
@@ -268,14 +332,19 @@ report() {
         "$(secs "$BEST_COPY_CS")" "$ROUNDS"
     printf "%-22s %10s   best of %d\n" "payq import seconds" \
         "$(secs "$BEST_PAYQ_CS")" "$ROUNDS"
+    printf "%-22s %10s   best of %d\n" "floor seconds" \
+        "$(secs "$BEST_FLOOR_CS")" "$ROUNDS"
     printf "%-22s %10s   target <= %s  %s\n" "ratio payq/psql" \
         "$ratio" "$TARGET_RATIO" "$ratio_ok"
+    printf "%-22s %10s   the least a staging importer can reach\n" \
+        "ratio floor/psql" "$floor_ratio"
     printf "%-22s %10s   target <= %s   %s\n" "payq peak RSS MiB" \
         "$rss" "$TARGET_RSS_MIB" "$rss_ok"
     echo "payq said: $(tail -n 1 "$WORK/import.out")"
-    printf "import: psql_s=%s payq_s=%s ratio=%s rss_mib=%s %s\n" \
+    printf "import: psql_s=%s payq_s=%s ratio=%s floor_ratio=%s" \
         "$(secs "$BEST_COPY_CS")" "$(secs "$BEST_PAYQ_CS")" "$ratio" \
-        "$rss" "$result"
+        "$floor_ratio"
+    printf " rss_mib=%s %s\n" "$rss" "$result"
     if [[ $result != PASS ]] && ((STRICT)); then
         return 2
     fi
@@ -299,6 +368,7 @@ main() {
         echo "round $round of $ROUNDS"
         copy_round
         ((ONLY_BASELINE)) || payq_round "$round"
+        ((ONLY_BASELINE)) || floor_round
     done
     if ((ONLY_BASELINE)); then
         report_baseline_only
