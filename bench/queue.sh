@@ -36,6 +36,11 @@
 # write-transaction rate on the same database (TPC-B-like, 16 clients,
 # 10 s): the ceiling of a design that commits once per job.
 #
+# Also printed: the CPU of payq's best round per job (its worker, the
+# simulator and PostgreSQL together) and the most jobs per second the
+# machine's cores could give at that cost, beside the rate the target
+# asks for.
+#
 # Targets: payq/graphile-batched >= 1.5 and payq/pg-boss >= 4 (jobs per
 # second). A miss prints MISS and exits 0, unless PAYQ_BENCH_STRICT=1
 # (then 2); other failures (a job lost or paid twice) exit 1.
@@ -509,6 +514,27 @@ report_one() {
     echo
 }
 
+# The CPU payq's best round took per job, all processes together, and
+# the rate that would fill every core with it: no more is possible at
+# that cost, however the work is spread. Beside it, the rate the
+# graphile-batched target asks for.
+report_ceiling() {
+    local cores cpu_s per_job_us
+    [[ ${CPU_PG[payq]:--} != - && ${CPU_WORKER[payq]:--} != - ]] || return 0
+    cores=$(nproc)
+    cpu_s=$(calc "${CPU_WORKER[payq]} + ${CPU_SIM[payq]} + ${CPU_PG[payq]}")
+    per_job_us=$(calc "$cpu_s * 1000000 / $JOBS")
+    printf 'payq cpu per job %.0f us (worker, sim, postgres); %d cores' \
+        "$per_job_us" "$cores"
+    printf ' at that cost: at most %.0f jobs/s' \
+        "$(calc "$cores * 1000000 / $per_job_us")"
+    if [[ -n ${RATE[graphile-batched]:-} ]]; then
+        printf '; the graphile-batched target needs %.0f' \
+            "$(calc "${RATE[graphile-batched]} * $TARGET_GRAPHILE")"
+    fi
+    echo
+}
+
 # Prints "RATIO VERDICT" of payq against contender, or "- -".
 ratio_of() {
     local other=$1 target=$2
@@ -538,6 +564,7 @@ report() {
             "${COMMITS[payq]}" "$(calc "${RATE[payq]} * ${COMMITS[payq]}")"
     fi
     echo
+    report_ceiling
     printf 'ratio payq/graphile-batched %5s   target >= %s  %s\n' "$rg" \
         "$TARGET_GRAPHILE" "$vg"
     printf 'ratio payq/pg-boss          %5s   target >= %s    %s\n' "$rb" \
