@@ -382,6 +382,8 @@ static enum payq_err check_provider(const struct config *cfg,
     enum payq_err err =
         upstream_client_create(ucfg, &cfg->credentials, &client);
 
+    if (err != PAYQ_OK)
+        log_error("cannot make a provider client", LOG_ERR(err));
     upstream_client_destroy(client);
     return err;
 }

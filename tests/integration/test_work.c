@@ -1433,6 +1433,75 @@ static void work_throttle_makes_the_pool_wait(void **state)
     assert_int_equal(paid_once(fx), 20);
 }
 
+/*
+ * Starts payq work with the library that takes libcurl's handles away
+ * after the first `handles` (tests/support/no_curl_handle.c), on four
+ * ready payouts, and waits for it to exit by itself: its status.
+ */
+static int work_without_curl_handles(struct fixture *fx, const char *handles)
+{
+    static const char *const args[] = { "--workers", "3", NULL };
+    static char preload[512];
+    static char allowed[64];
+    static char asan_env[512];
+    const char *asan = getenv("ASAN_OPTIONS");
+    /* AddressSanitizer wants its runtime first; here the library is. */
+    const char *const env[] = { preload, allowed, asan_env, NULL };
+
+    snprintf(preload, sizeof(preload), "LD_PRELOAD=%s",
+             PAYQ_NO_CURL_HANDLE_LIB);
+    snprintf(allowed, sizeof(allowed), "PAYQ_TEST_CURL_HANDLES=%s", handles);
+    snprintf(asan_env, sizeof(asan_env),
+             "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
+             asan != NULL ? asan : "", asan != NULL ? ":" : "");
+    testwork_seed(fx->conn, "deposit", 4, 1000);
+    start(fx, NULL, args, env);
+    return testwork_wait(&fx->work);
+}
+
+/* Nothing was claimed, tried or sent. */
+static void expect_untouched(struct fixture *fx)
+{
+    struct testwork_ledger l;
+
+    assert_int_equal(scalar(fx, "select count(*) from jobs where state ="
+                                " 'queued' and lease_owner is null"),
+                     4);
+    assert_int_equal(scalar(fx, "select count(*) from attempts"), 0);
+    testwork_ledger(&fx->sim, &l);
+    assert_int_equal(l.attempts, 0);
+}
+
+/* No provider client at start: the process says so and exits with 1. */
+static void work_says_why_without_a_provider_client(void **state)
+{
+    struct fixture *fx = *state;
+
+    assert_int_equal(work_without_curl_handles(fx, "0"), 1);
+    assert_int_equal(
+        testwork_log_count(&fx->work, "cannot make a provider client"), 1);
+    expect_untouched(fx);
+}
+
+/*
+ * The start-up check got its client, but no sender can make one: the
+ * process says why, claims nothing and exits with an error, so that its
+ * supervisor sees the failure instead of a pool idling without senders.
+ */
+static void work_exits_when_no_sender_can_start(void **state)
+{
+    struct fixture *fx = *state;
+
+    assert_int_equal(work_without_curl_handles(fx, "1"), 1);
+    assert_int_equal(testwork_log_count(&fx->work, "a worker thread"
+                                                   " cannot start its"),
+                     3);
+    assert_int_equal(testwork_log_count(&fx->work, "every worker thread"
+                                                   " stopped on its own"),
+                     1);
+    expect_untouched(fx);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
 
 int main(void)
@@ -1485,6 +1554,8 @@ int main(void)
         T(work_progress_line_while_working),
         T(work_pauses_belong_to_each_process),
         T(work_throttle_makes_the_pool_wait),
+        T(work_says_why_without_a_provider_client),
+        T(work_exits_when_no_sender_can_start),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
