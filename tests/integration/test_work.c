@@ -1459,7 +1459,7 @@ static int work_without_curl_handles(struct fixture *fx, const char *handles)
     return testwork_wait(&fx->work);
 }
 
-/* Nothing was claimed, tried or sent. */
+/* Nothing was claimed, tried or sent, and no worker row is left. */
 static void expect_untouched(struct fixture *fx)
 {
     struct testwork_ledger l;
@@ -1468,6 +1468,7 @@ static void expect_untouched(struct fixture *fx)
                                 " 'queued' and lease_owner is null"),
                      4);
     assert_int_equal(scalar(fx, "select count(*) from attempts"), 0);
+    assert_int_equal(scalar(fx, "select count(*) from workers"), 0);
     testwork_ledger(&fx->sim, &l);
     assert_int_equal(l.attempts, 0);
 }
