@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "core/fmt.h"
 #include "core/mem.h"
 
@@ -68,19 +70,47 @@ static const char *table_text(enum report_type type, const char *text,
     return text;
 }
 
-/* Characters a table needs for text, control characters escaped. */
+/* Bytes of the UTF-8 character at p, never past the end of the string. */
+static size_t char_bytes(const char *p, int utf8, bool *whole)
+{
+    int want = PQmblen(p, utf8);
+    int n = 1;
+
+    while (n < want && p[n] != '\0')
+        n++;
+    *whole = n == want;
+    return (size_t)n;
+}
+
+/*
+ * Columns a table needs for text, control characters escaped. As in
+ * psql (the same libpq function measures each character), a combining
+ * accent takes none and an East Asian wide character two, so a name
+ * written "e" + U+0301 lines up with one written with U+00E9.
+ */
 static size_t display_width(const char *text)
 {
-    const unsigned char *p;
+    int utf8 = pg_char_to_encoding("UTF8");
+    const char *p = text;
     size_t width = 0;
 
-    for (p = (const unsigned char *)text; *p != '\0'; p++) {
-        if (*p == '\n' || *p == '\t' || *p == '\r')
+    while (*p != '\0') {
+        unsigned char c = (unsigned char)*p;
+        bool whole;
+        size_t n = 1;
+        int w;
+
+        if (c == '\n' || c == '\t' || c == '\r') {
             width += 2;
-        else if (*p < 0x20 || *p == 0x7f)
+        } else if (c < 0x20 || c == 0x7f) {
             width += 4;
-        else if ((*p & 0xc0) != 0x80) /* not a UTF-8 continuation byte */
-            width++;
+        } else {
+            n = char_bytes(p, utf8, &whole);
+            /* A cut-off sequence is not read past its end. */
+            w = whole ? PQdsplen(p, utf8) : 1;
+            width += w > 0 ? (size_t)w : 0;
+        }
+        p += n;
     }
     return width;
 }

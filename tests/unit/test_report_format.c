@@ -45,6 +45,13 @@ static const char *array_cell(const void *ctx, int row, int col)
     return c[row][col];
 }
 
+static const char *array_cell2(const void *ctx, int row, int col)
+{
+    const char *const(*c)[2] = ctx;
+
+    return c[row][col];
+}
+
 static struct report_rows all_rows(int count)
 {
     struct report_rows rows = { count, array_cell, cells };
@@ -123,6 +130,47 @@ static void report_format_table_aligned(void **state)
     (void)state;
     assert_string_equal(got, want);
     free(got);
+}
+
+/*
+ * Columns, not characters: a decomposed accent ("e" + U+0301) takes no
+ * column and a wide character two, as psql counts them, so every row
+ * lines up; a sequence cut off at the end of a cell counts one.
+ */
+static void report_format_table_counts_columns(void **state)
+{
+    static const struct report_column one[] = {
+        { "name", REPORT_TYPE_TEXT },
+        { "n", REPORT_TYPE_NUMBER },
+    };
+    static const char *const names[][2] = {
+        { "Lyc\xc3\xa9"
+          "e",
+          "1" }, /* U+00E9: five columns */
+        { "Lyce\xcc\x81"
+          "e",
+          "2" },                             /* e + U+0301: five columns */
+        { "\xe5\xad\xa6\xe6\xa0\xa1", "3" }, /* two wide: four */
+        { "ab\xe5\xad", "4" },               /* cut off: three */
+    };
+    static const char want[] = " name  | n\n"
+                               "-------+---\n"
+                               " Lyc\xc3\xa9"
+                               "e | 1\n"
+                               " Lyce\xcc\x81"
+                               "e | 2\n"
+                               " \xe5\xad\xa6\xe6\xa0\xa1  | 3\n"
+                               " ab\xe5\xad   | 4\n"
+                               "(4 rows)\n";
+    struct report_rows rows = { 4, array_cell2, names };
+    struct capture c;
+
+    (void)state;
+    capture_open(&c);
+    assert_int_equal(report_table_write(c.f, one, 2, &rows), PAYQ_OK);
+    capture_close(&c);
+    assert_string_equal(c.text, want);
+    free(c.text);
 }
 
 /* Thousands separators on amounts only, and only in tables. */
@@ -418,6 +466,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(report_format_table_aligned),
+        cmocka_unit_test(report_format_table_counts_columns),
         cmocka_unit_test(report_format_separators_table_only),
         cmocka_unit_test(report_format_table_empty),
         cmocka_unit_test(report_format_csv_rfc4180),
