@@ -218,8 +218,10 @@ static const char *trim_span(const char *text, size_t *len)
 }
 
 /*
- * The extra columns as a JSON object, COPY-escaped; empty values are left
- * out.
+ * The extra columns as a JSON object, COPY-escaped. An empty cell is kept
+ * as "": the key says the file had the column, so report_by_school lists
+ * a payment whose school or term cell is blank instead of dropping it
+ * from the file's totals.
  */
 static enum payq_err metadata_json(const struct ingest_columns *cols,
                                    const struct ingest_row *row,
@@ -233,7 +235,7 @@ static enum payq_err metadata_json(const struct ingest_columns *cols,
         size_t len = row->lens[i];
         const char *v = trim_span(row->fields[i], &len);
 
-        if (!cols->is_metadata[i] || len == 0)
+        if (!cols->is_metadata[i])
             continue;
         if (!first)
             err = buf_append_byte(json, ',');

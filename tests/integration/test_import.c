@@ -109,6 +109,35 @@ static const char PAY_OK[] = "reference,phone,amount,student,school\n"
                              "R2,+250 722 123 456,\"2,500\",Bob,Green Hills\n"
                              "R3,250791234567,1000.00,Chloe,Riviera\n";
 
+/*
+ * A blank cell of an extra column is kept as "" in the metadata, so the
+ * by-school report lists the payment (under an empty school and term)
+ * and its totals add up to the file's.
+ */
+static void import_blank_extra_cells_stay_in_reports(void **state)
+{
+    static const char text[] = "reference,phone,amount,school,term\n"
+                               "E-1,0725692401,1000,Lake View,2026-T1\n"
+                               "E-2,0725692402,2000,,\n";
+    struct fixture *fx = *state;
+    struct ingest_options o;
+    struct ingest_result r;
+    const char *path = write_text(fx, "blank.csv", text);
+
+    opts_for(fx, &o);
+    assert_int_equal(ingest_import_file(fx->conn, path, &o, &r), PAYQ_OK);
+    assert_int_equal(r.accepted, 2);
+    assert_int_equal(count(fx, "select count(*) from jobs where reference ="
+                               " 'E-2' and metadata ="
+                               " '{\"school\": \"\", \"term\": \"\"}'"),
+                     1);
+    assert_int_equal(count(fx, "select sum(amount) from report_by_school"),
+                     3000);
+    assert_int_equal(count(fx, "select amount from report_by_school"
+                               " where school = '' and term = ''"),
+                     2000);
+}
+
 static void import_creates_batch_and_jobs(void **state)
 {
     struct fixture *fx = *state;
@@ -1069,6 +1098,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(import_creates_batch_and_jobs),
+        T(import_blank_extra_cells_stay_in_reports),
         T(import_is_all_or_nothing),
         T(import_skip_invalid_records_rejects),
         T(import_refuses_repeated_reference_in_file),
