@@ -459,6 +459,28 @@ static void report_failures_by_code(void **state)
            want);
 }
 
+/*
+ * The 2400 row names the attempt that was answered 2400, and its time,
+ * also once a later attempt without a code follows (the payment was
+ * resolved and retried, and that send never left).
+ */
+static void report_exceptions_2400_names_its_attempt(void **state)
+{
+    static const char *const want[][3] = {
+        { "T-4-1", "2400", "t" },
+    };
+    struct fixture *fx = *state;
+
+    testdb_exec_ok(fx->conn,
+                   "insert into attempts (job_id, attempt_no, request_txn_id,"
+                   " outcome) values (4, 2, 'T-4-2', 'not_executed')");
+    EXPECT(fx->conn,
+           "select request_txn_id, response_code,"
+           " since < now() - interval '4 hours' from report_exceptions"
+           " where category = 'duplicate_id_first_send'",
+           want);
+}
+
 static void report_exceptions_everything_to_look_at(void **state)
 {
     /* category, job, callback, request id, code, state, actor, evidence */
@@ -1412,6 +1434,7 @@ int main(void)
         LOADED(report_by_school_metadata),
         LOADED(report_failures_by_code),
         LOADED(report_exceptions_everything_to_look_at),
+        LOADED(report_exceptions_2400_names_its_attempt),
         LOADED(report_job_history_events),
         LOADED(report_views_documented_money_bigint),
         LOADED(report_csv_json_parse_back),
