@@ -1091,6 +1091,14 @@ static void report_role_reads_views_only(void **state)
                                 " rolname = 'payq_report' and not"
                                 " rolcanlogin and not rolsuper"),
                      1);
+    /* Also every report view a later migration adds: each needs its
+     * own grant, as no default privilege gives one. */
+    assert_int_equal(scalar(fx, "select count(*) from pg_views where"
+                                " schemaname = 'public' and viewname like"
+                                " 'report\\_%' and not has_table_privilege("
+                                "'payq_report', viewname::regclass,"
+                                " 'select')"),
+                     0);
     testdb_exec_ok(fx->conn, "set role payq_report");
     for (i = 0; i < ROWS(reports); i++) {
         PGresult *res = PQexec(fx->conn, reports[i].sql);
