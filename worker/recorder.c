@@ -38,9 +38,9 @@
 #include "worker/internal.h"
 
 enum {
-    RECORD_TRIES = 5, /* a statement failing, not the connection */
-    SYSTEMIC_WAIT_MAX_MS = 30000,
-    IDLE_CHECK_MS = 200, /* how often an idle recorder looks at stop */
+    RECORD_TRIES = 5,             /* a statement failing, not the connection */
+    SYSTEMIC_WAIT_MAX_MS = 30000, /* longest wait for a refusing server */
+    IDLE_CHECK_MS = 200,          /* how often an idle recorder looks at stop */
     SENDERS_PER_RECORDER = 8,
     /* While another recorder writes, a second starts only on this many:
      * every statement costs a plan and a commit, so small batches are

@@ -31,6 +31,10 @@ enum {
     BODY_KEEP = 4096, /* bytes of an answer kept with the attempt */
 };
 
+/* The thread's name in a claim's lease token, leaving room for ":%x" of
+ * the claim counter (at most 9 bytes), which must never be cut off. */
+#define LEASE_NAME_MAX (QUEUE_OWNER_MAX - 9)
+
 struct sender {
     struct worker_pool *pool;
     char owner[QUEUE_OWNER_MAX + 1]; /* this thread's name in leases */
@@ -359,7 +363,8 @@ static void claim(struct sender *snd, struct worker_claim *c)
      * same job again meanwhile, instead of passing for the new claim's:
      * that could close an attempt the provider may be executing.
      */
-    snprintf(lease, sizeof(lease), "%.55s:%x", snd->owner, snd->claims++);
+    snprintf(lease, sizeof(lease), "%.*s:%x", LEASE_NAME_MAX, snd->owner,
+             snd->claims++);
     /* A connection lost by the last claim is opened again first. */
     if (worker_db_ensure(pool, "worker", &snd->conn, WORKER_DRAINING) ==
             PAYQ_OK &&
