@@ -22,6 +22,13 @@
 # claim or batch index, no conflict handling. No importer that stages
 # rows and then inserts them into jobs can be faster, so floor/psql says
 # how near the target any such importer can come on this machine.
+# Two more floors drop the staging too, each one \copy of those valid
+# rows, with no check of any kind on the client: (d) straight into a
+# table with jobs' columns and defaults and only the unique reference,
+# the least that any importer storing what a job holds, with the
+# database keeping one job per reference, can take; (e) straight into
+# the migrated jobs table itself, of a fresh database: the least that any
+# importer into payq's schema can take, however it is written.
 # Targets: payq/psql time <= 1.5 and payq peak RSS <= 32 MiB. A miss is
 # printed as MISS; it fails the script (exit 2) only with
 # PAYQ_BENCH_STRICT=1. Otherwise the exit status is non-zero only when a
@@ -43,6 +50,7 @@ readonly TARGET_RATIO=1.5
 readonly TARGET_RSS_MIB=32
 readonly COPY_DB=bench_copy
 readonly PAYQ_DB=bench_payq
+readonly DIRECT_DB=bench_direct
 
 ROWS=${PAYQ_BENCH_ROWS:-1000000}
 ROUNDS=${PAYQ_BENCH_ROUNDS:-3}
@@ -58,6 +66,8 @@ RSS_KIB=0
 BEST_COPY_CS=""
 BEST_PAYQ_CS=""
 BEST_FLOOR_CS=""
+BEST_COPY_FLOOR_CS=""
+BEST_DIRECT_CS=""
 MAX_PAYQ_KIB=0
 
 die() {
@@ -199,9 +209,7 @@ copy_round() {
         die "psql \\copy failed"
     fi
     expect_rows "psql \\copy" "$COPY_DB" baseline_jobs
-    if [[ -z $BEST_COPY_CS ]] || ((ELAPSED_CS < BEST_COPY_CS)); then
-        BEST_COPY_CS=$ELAPSED_CS
-    fi
+    keep_best_cs BEST_COPY_CS
     printf "  psql \\\\copy   %8s s  %8s MiB\n" "$(secs "$ELAPSED_CS")" \
         "$(mib "$RSS_KIB")"
 }
@@ -217,9 +225,7 @@ payq_round() {
         die "payq import failed"
     fi
     expect_rows "payq import" "$PAYQ_DB" jobs
-    if [[ -z $BEST_PAYQ_CS ]] || ((ELAPSED_CS < BEST_PAYQ_CS)); then
-        BEST_PAYQ_CS=$ELAPSED_CS
-    fi
+    keep_best_cs BEST_PAYQ_CS
     if ((RSS_KIB > MAX_PAYQ_KIB)); then
         MAX_PAYQ_KIB=$RSS_KIB
     fi
@@ -227,11 +233,32 @@ payq_round() {
         "$(mib "$RSS_KIB")" "$(payq_steps)"
 }
 
-# The floor's rows: what payq staged, taken back from its jobs once.
+# The floors' rows: what payq staged, taken back from its jobs once.
+readonly FLOOR_COLUMNS="batch_id, kind, reference, phone, amount, metadata"
 export_floor_rows() {
     [[ -s $WORK/floor.csv ]] && return
-    sql "$PAYQ_DB" -c "\\copy (select reference, phone, amount, metadata
+    sql "$PAYQ_DB" -c "\\copy (select $FLOOR_COLUMNS
         from jobs order by id) to '$WORK/floor.csv' with (format csv)"
+}
+
+# Keeps the lower of a best time so far (named by $1) and ELAPSED_CS.
+keep_best_cs() {
+    local -n best=$1
+    if [[ -z $best ]] || ((ELAPSED_CS < best)); then
+        best=$ELAPSED_CS
+    fi
+}
+
+# Times psql running one command (or -f FILE) on a database.
+timed_psql() {
+    local what=$1 db=$2
+    shift 2
+    checkpoint
+    if ! timed "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$db" "$@" \
+        >"$WORK/psql.log" 2>&1; then
+        tail -n 20 "$WORK/psql.log" >&2
+        die "$what failed"
+    fi
 }
 
 # The floor table follows the migrated jobs table's columns; LIKE copies
@@ -249,11 +276,12 @@ write_floor_script() {
     cat >"$WORK/floor.sql" <<EOF
 begin;
 create temporary table floor_staging (
-    reference text collate "C", phone text, amount bigint, metadata jsonb
+    batch_id bigint, kind text, reference text collate "C", phone text,
+    amount bigint, metadata jsonb
 ) on commit drop;
 \\copy floor_staging from '$WORK/floor.csv' with (format csv)
-insert into floor_jobs (batch_id, kind, phone, amount, reference, metadata)
-select 1, 'pay', phone, amount, reference, metadata from floor_staging;
+insert into floor_jobs ($FLOOR_COLUMNS)
+select $FLOOR_COLUMNS from floor_staging;
 commit;
 EOF
 }
@@ -262,19 +290,50 @@ floor_round() {
     export_floor_rows
     create_floor_table
     write_floor_script
-    checkpoint
-    if ! timed "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$PAYQ_DB" \
-        -f "$WORK/floor.sql" >"$WORK/floor.log" 2>&1; then
-        tail -n 20 "$WORK/floor.log" >&2
-        die "the floor's \\copy and INSERT ... SELECT failed"
-    fi
+    timed_psql "the floor's \\copy and INSERT ... SELECT" "$PAYQ_DB" \
+        -f "$WORK/floor.sql"
     expect_rows "the floor" "$PAYQ_DB" floor_jobs
     sql "$PAYQ_DB" -c "drop table floor_jobs"
-    if [[ -z $BEST_FLOOR_CS ]] || ((ELAPSED_CS < BEST_FLOOR_CS)); then
-        BEST_FLOOR_CS=$ELAPSED_CS
-    fi
+    keep_best_cs BEST_FLOOR_CS
     printf "  floor        %8s s       (staging, then jobs' columns, %s)\n" \
         "$(secs "$ELAPSED_CS")" "primary key and unique reference only"
+}
+
+# (d): no staging, no primary key; the defaults stand in for nothing the
+# rows lack, they only keep LIKE's not-null columns satisfied.
+copy_floor_round() {
+    sql "$PAYQ_DB" -c "set client_min_messages = warning" \
+        -c "drop table if exists copy_floor_jobs" \
+        -c "create table copy_floor_jobs
+            (like jobs including defaults including identity)" \
+        -c "alter table copy_floor_jobs add unique (reference)"
+    timed_psql "the copy floor's \\copy" "$PAYQ_DB" -c \
+        "\\copy copy_floor_jobs ($FLOOR_COLUMNS) from '$WORK/floor.csv'
+         with (format csv)"
+    expect_rows "the copy floor" "$PAYQ_DB" copy_floor_jobs
+    sql "$PAYQ_DB" -c "drop table copy_floor_jobs"
+    keep_best_cs BEST_COPY_FLOOR_CS
+    printf "  copy floor   %8s s       (%s)\n" "$(secs "$ELAPSED_CS")" \
+        "no staging: jobs' columns and the unique reference only"
+}
+
+# (e): a fresh migrated database whose first batch (id 1, as in the
+# rows) is the one payq's import made.
+direct_round() {
+    sql postgres -c "set client_min_messages = warning" \
+        -c "drop database if exists $DIRECT_DB" -c "create database $DIRECT_DB"
+    DATABASE_URL="dbname=$DIRECT_DB" "$BUILD/payq" migrate \
+        >"$WORK/migrate.log" 2>&1 || die "payq migrate failed"
+    sql "$DIRECT_DB" -c "insert into batches
+        (file_name, file_size, file_sha256, kind)
+        values ('direct.csv', 0, repeat('0', 64), 'pay')"
+    timed_psql "the \\copy into jobs" "$DIRECT_DB" -c \
+        "\\copy jobs ($FLOOR_COLUMNS) from '$WORK/floor.csv'
+         with (format csv)"
+    expect_rows "the \\copy into jobs" "$DIRECT_DB" jobs
+    keep_best_cs BEST_DIRECT_CS
+    printf "  into jobs    %8s s       (%s)\n" "$(secs "$ELAPSED_CS")" \
+        "no staging: \\copy straight into payq's jobs table"
 }
 
 # The import's slow steps, from its debug log: "stream_rows 4.10 s ...".
@@ -313,13 +372,20 @@ report_baseline_only() {
     echo "import: ratio=- rss_mib=- SKIPPED (PAYQ_BENCH_ONLY_BASELINE=1)"
 }
 
+# A best time over psql's, to two places. Below 10 ms GNU time reads
+# 0.00; don't divide by it.
+ratio_to_copy() {
+    awk -v t="$1" -v c="$BEST_COPY_CS" \
+        'BEGIN { printf "%.2f", t / (c > 0 ? c : 1) }'
+}
+
 report() {
-    local ratio floor_ratio rss ratio_ok rss_ok result=PASS why=""
-    # Below 10 ms GNU time reads 0.00; don't divide by it.
-    ratio=$(awk -v p="$BEST_PAYQ_CS" -v c="$BEST_COPY_CS" \
-        'BEGIN { printf "%.2f", p / (c > 0 ? c : 1) }')
-    floor_ratio=$(awk -v f="$BEST_FLOOR_CS" -v c="$BEST_COPY_CS" \
-        'BEGIN { printf "%.2f", f / (c > 0 ? c : 1) }')
+    local ratio floor_ratio copy_floor_ratio direct_ratio rss ratio_ok rss_ok
+    local result=PASS why=""
+    ratio=$(ratio_to_copy "$BEST_PAYQ_CS")
+    floor_ratio=$(ratio_to_copy "$BEST_FLOOR_CS")
+    copy_floor_ratio=$(ratio_to_copy "$BEST_COPY_FLOOR_CS")
+    direct_ratio=$(ratio_to_copy "$BEST_DIRECT_CS")
     rss=$(mib "$MAX_PAYQ_KIB")
     ratio_ok=$(verdict "$ratio" "$TARGET_RATIO")
     rss_ok=$(verdict "$rss" "$TARGET_RSS_MIB")
@@ -334,16 +400,26 @@ report() {
         "$(secs "$BEST_PAYQ_CS")" "$ROUNDS"
     printf "%-22s %10s   best of %d\n" "floor seconds" \
         "$(secs "$BEST_FLOOR_CS")" "$ROUNDS"
+    printf "%-22s %10s   best of %d\n" "copy floor seconds" \
+        "$(secs "$BEST_COPY_FLOOR_CS")" "$ROUNDS"
+    printf "%-22s %10s   best of %d\n" "into jobs seconds" \
+        "$(secs "$BEST_DIRECT_CS")" "$ROUNDS"
     printf "%-22s %10s   target <= %s  %s\n" "ratio payq/psql" \
         "$ratio" "$TARGET_RATIO" "$ratio_ok"
     printf "%-22s %10s   the least a staging importer can reach\n" \
         "ratio floor/psql" "$floor_ratio"
+    printf "%-22s %10s   the least any importer of jobs' columns can reach\n" \
+        "ratio copy floor/psql" "$copy_floor_ratio"
+    printf "%-22s %10s   the least any importer into jobs can reach\n" \
+        "ratio into jobs/psql" "$direct_ratio"
     printf "%-22s %10s   target <= %s   %s\n" "payq peak RSS MiB" \
         "$rss" "$TARGET_RSS_MIB" "$rss_ok"
     echo "payq said: $(tail -n 1 "$WORK/import.out")"
     printf "import: psql_s=%s payq_s=%s ratio=%s floor_ratio=%s" \
         "$(secs "$BEST_COPY_CS")" "$(secs "$BEST_PAYQ_CS")" "$ratio" \
         "$floor_ratio"
+    printf " copy_floor_ratio=%s into_jobs_ratio=%s" "$copy_floor_ratio" \
+        "$direct_ratio"
     printf " rss_mib=%s %s\n" "$rss" "$result"
     if [[ $result != PASS ]] && ((STRICT)); then
         return 2
@@ -369,6 +445,8 @@ main() {
         copy_round
         ((ONLY_BASELINE)) || payq_round "$round"
         ((ONLY_BASELINE)) || floor_round
+        ((ONLY_BASELINE)) || copy_floor_round
+        ((ONLY_BASELINE)) || direct_round
     done
     if ((ONLY_BASELINE)); then
         report_baseline_only

@@ -31,7 +31,10 @@
 # slowed down says nothing about the contender. Every round is printed.
 #
 # Also printed: commits per job (pg_stat_database.xact_commit over the
-# run, less the poller's own), the CPU seconds of the worker process, of
+# run, less the poller's own), row versions written per job (its
+# tup_inserted + tup_updated + tup_deleted: each one a heap tuple and,
+# unless a HOT update, an entry in every index it belongs to), the CPU
+# seconds of the worker process, of
 # the simulator and of all PostgreSQL processes, and pgbench's
 # write-transaction rate on the same database (TPC-B-like, 16 clients,
 # 10 s): the ceiling of a design that commits once per job.
@@ -89,9 +92,9 @@ WORKER_PID=""
 POLL_PID=""
 PG_PID=""
 # Per-contender results, by name.
-declare -A RATE ELAPSED COMMITS CPU_WORKER CPU_SIM CPU_PG
-declare -A BEST_RATE BEST_ELAPSED BEST_COMMITS BEST_CPU_WORKER BEST_CPU_SIM \
-    BEST_CPU_PG
+declare -A RATE ELAPSED COMMITS WRITES CPU_WORKER CPU_SIM CPU_PG
+declare -A BEST_RATE BEST_ELAPSED BEST_COMMITS BEST_WRITES BEST_CPU_WORKER \
+    BEST_CPU_SIM BEST_CPU_PG
 
 die() {
     echo "$PROG: $*" >&2
@@ -242,6 +245,11 @@ xact_commits() {
                     where datname = current_database()"
 }
 
+row_writes() {
+    sql -d "$1" -c "select tup_inserted + tup_updated + tup_deleted
+                    from pg_stat_database where datname = current_database()"
+}
+
 # utime + stime of one process, in clock ticks (0 when it is gone).
 cpu_ticks() {
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" \
@@ -279,7 +287,7 @@ run_direct() {
     [[ -n $s ]] || die "direct: $(cat "$WORK/direct.out")"
     ELAPSED[direct]=$(calc "$s")
     RATE[direct]=$(awk "BEGIN { printf \"%.0f\", $JOBS / $s }")
-    COMMITS[direct]=0 CPU_WORKER[direct]=- CPU_SIM[direct]=- CPU_PG[direct]=-
+    COMMITS[direct]=0 WRITES[direct]=0 CPU_WORKER[direct]=- CPU_SIM[direct]=- CPU_PG[direct]=-
     report_one direct
     seq -f "direct-%.0f" 1 "$JOBS" >"$WORK/ids"
     verify_ledger direct "$WORK/ids" "$(node_amounts)"
@@ -332,9 +340,10 @@ between_polls() {
 # has executed every id and then the poll query on db answers 0, and
 # records the time, CPU and commits of contender.
 measure() {
-    local name=$1 db=$2 query=$3 c0 c1 t0 t1 pg0 sim0 deadline
+    local name=$1 db=$2 query=$3 c0 c1 w0 t0 t1 pg0 sim0 deadline
     shift 3
     c0=$(xact_commits "$db")
+    w0=$(row_writes "$db")
     pg0=$(pg_ticks)
     sim0=$(cpu_ticks "$SIM_PID")
     start_poller "$db"
@@ -360,6 +369,7 @@ measure() {
     # its connection start, its polls, and the c0 read with its own.
     c1=$(xact_commits "$db")
     COMMITS[$name]=$(calc "($c1 - $c0 - $POLLS - 3) / $JOBS")
+    WRITES[$name]=$(calc "($(row_writes "$db") - $w0) / $JOBS")
     ELAPSED[$name]=$(calc "$t1 - $t0")
     RATE[$name]=$(awk "BEGIN { printf \"%.0f\", $JOBS / ($t1 - $t0) }")
 }
@@ -488,6 +498,7 @@ keep_best() {
     if [[ -z ${BEST_RATE[$n]:-} ]] || ((RATE[$n] > BEST_RATE[$n])); then
         BEST_RATE[$n]=${RATE[$n]} BEST_ELAPSED[$n]=${ELAPSED[$n]}
         BEST_COMMITS[$n]=${COMMITS[$n]} BEST_CPU_PG[$n]=${CPU_PG[$n]}
+        BEST_WRITES[$n]=${WRITES[$n]}
         BEST_CPU_WORKER[$n]=${CPU_WORKER[$n]} BEST_CPU_SIM[$n]=${CPU_SIM[$n]}
     fi
 }
@@ -498,6 +509,7 @@ take_best() {
     for n in $CONTENDERS; do
         RATE[$n]=${BEST_RATE[$n]} ELAPSED[$n]=${BEST_ELAPSED[$n]}
         COMMITS[$n]=${BEST_COMMITS[$n]} CPU_PG[$n]=${BEST_CPU_PG[$n]}
+        WRITES[$n]=${BEST_WRITES[$n]}
         CPU_WORKER[$n]=${BEST_CPU_WORKER[$n]} CPU_SIM[$n]=${BEST_CPU_SIM[$n]}
     done
 }
@@ -506,6 +518,7 @@ report_one() {
     local n=$1
     printf '%-17s %7d jobs %8s s %7s jobs/s  commits/job %5s' "$n" \
         "$JOBS" "${ELAPSED[$n]}" "${RATE[$n]}" "${COMMITS[$n]}"
+    printf '  rows written/job %4s' "${WRITES[$n]}"
     printf '  cpu s: worker %s, sim %s, postgres %s' "${CPU_WORKER[$n]}" \
         "${CPU_SIM[$n]}" "${CPU_PG[$n]}"
     if [[ ${CPU_PG[$n]} != - ]]; then
