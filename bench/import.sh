@@ -24,11 +24,12 @@
 # how near the target any such importer can come on this machine.
 # Two more floors drop the staging too, each one \copy of those valid
 # rows, with no check of any kind on the client: (d) straight into a
-# table with jobs' columns and defaults and only the unique reference,
-# the least that any importer storing what a job holds, with the
-# database keeping one job per reference, can take; (e) straight into
-# the migrated jobs table itself, of a fresh database: the least that any
-# importer into payq's schema can take, however it is written.
+# table with jobs' columns, types and defaults and only the unique
+# reference, the least that any importer can take that stores a job's
+# columns as jobs types them (metadata as jsonb) and lets the database
+# keep one job per reference; (e) straight into the migrated jobs table
+# itself, of a fresh database: the least that any importer into payq's
+# schema can take, however it is written.
 # Targets: payq/psql time <= 1.5 and payq peak RSS <= 32 MiB. A miss is
 # printed as MISS; it fails the script (exit 2) only with
 # PAYQ_BENCH_STRICT=1. Otherwise the exit status is non-zero only when a
