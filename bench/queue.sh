@@ -287,7 +287,8 @@ run_direct() {
     [[ -n $s ]] || die "direct: $(cat "$WORK/direct.out")"
     ELAPSED[direct]=$(calc "$s")
     RATE[direct]=$(awk "BEGIN { printf \"%.0f\", $JOBS / $s }")
-    COMMITS[direct]=0 WRITES[direct]=0 CPU_WORKER[direct]=- CPU_SIM[direct]=- CPU_PG[direct]=-
+    COMMITS[direct]=0 WRITES[direct]=0
+    CPU_WORKER[direct]=- CPU_SIM[direct]=- CPU_PG[direct]=-
     report_one direct
     seq -f "direct-%.0f" 1 "$JOBS" >"$WORK/ids"
     verify_ledger direct "$WORK/ids" "$(node_amounts)"
