@@ -168,10 +168,11 @@ EOF
 }
 
 # A new, migrated database, so no round inherits another's rows.
-fresh_payq_db() {
+fresh_db() {
+    local db=$1
     sql postgres -c "set client_min_messages = warning" \
-        -c "drop database if exists $PAYQ_DB" -c "create database $PAYQ_DB"
-    if ! DATABASE_URL="dbname=$PAYQ_DB" "$BUILD/payq" migrate \
+        -c "drop database if exists $db" -c "create database $db"
+    if ! DATABASE_URL="dbname=$db" "$BUILD/payq" migrate \
         >"$WORK/migrate.log" 2>&1; then
         tail -n 20 "$WORK/migrate.log" >&2
         die "payq migrate failed"
@@ -217,7 +218,7 @@ copy_round() {
 
 payq_round() {
     local round=$1
-    ((round == 1)) || fresh_payq_db
+    ((round == 1)) || fresh_db "$PAYQ_DB"
     checkpoint
     if ! DATABASE_URL="dbname=$PAYQ_DB" PAYQ_LOG_LEVEL=debug \
         timed "$BUILD/payq" import "$FILE" \
@@ -262,15 +263,16 @@ timed_psql() {
     fi
 }
 
-# The floor table follows the migrated jobs table's columns; LIKE copies
-# neither indexes nor checks nor triggers.
+# A floor table (named by $1) follows the migrated jobs table's columns;
+# LIKE copies neither indexes nor checks nor triggers, so it has only
+# the constraints $2 adds.
 create_floor_table() {
+    local table=$1 constraints=$2
     sql "$PAYQ_DB" -c "set client_min_messages = warning" \
-        -c "drop table if exists floor_jobs" \
-        -c "create table floor_jobs
+        -c "drop table if exists $table" \
+        -c "create table $table
             (like jobs including defaults including identity)" \
-        -c "alter table floor_jobs add primary key (id),
-            add unique (reference)"
+        -c "alter table $table $constraints"
 }
 
 write_floor_script() {
@@ -289,7 +291,7 @@ EOF
 
 floor_round() {
     export_floor_rows
-    create_floor_table
+    create_floor_table floor_jobs "add primary key (id), add unique (reference)"
     write_floor_script
     timed_psql "the floor's \\copy and INSERT ... SELECT" "$PAYQ_DB" \
         -f "$WORK/floor.sql"
@@ -300,14 +302,9 @@ floor_round() {
         "$(secs "$ELAPSED_CS")" "primary key and unique reference only"
 }
 
-# (d): no staging, no primary key; the defaults stand in for nothing the
-# rows lack, they only keep LIKE's not-null columns satisfied.
+# (d): no staging and no primary key, the unique reference only.
 copy_floor_round() {
-    sql "$PAYQ_DB" -c "set client_min_messages = warning" \
-        -c "drop table if exists copy_floor_jobs" \
-        -c "create table copy_floor_jobs
-            (like jobs including defaults including identity)" \
-        -c "alter table copy_floor_jobs add unique (reference)"
+    create_floor_table copy_floor_jobs "add unique (reference)"
     timed_psql "the copy floor's \\copy" "$PAYQ_DB" -c \
         "\\copy copy_floor_jobs ($FLOOR_COLUMNS) from '$WORK/floor.csv'
          with (format csv)"
@@ -321,10 +318,7 @@ copy_floor_round() {
 # (e): a fresh migrated database whose first batch (id 1, as in the
 # rows) is the one payq's import made.
 direct_round() {
-    sql postgres -c "set client_min_messages = warning" \
-        -c "drop database if exists $DIRECT_DB" -c "create database $DIRECT_DB"
-    DATABASE_URL="dbname=$DIRECT_DB" "$BUILD/payq" migrate \
-        >"$WORK/migrate.log" 2>&1 || die "payq migrate failed"
+    fresh_db "$DIRECT_DB"
     sql "$DIRECT_DB" -c "insert into batches
         (file_name, file_size, file_sha256, kind)
         values ('direct.csv', 0, repeat('0', 64), 'pay')"
@@ -440,7 +434,7 @@ main() {
     start_postgres
     generate_file
     create_baseline
-    ((ONLY_BASELINE)) || fresh_payq_db
+    ((ONLY_BASELINE)) || fresh_db "$PAYQ_DB"
     for ((round = 1; round <= ROUNDS; round++)); do
         echo "round $round of $ROUNDS"
         copy_round

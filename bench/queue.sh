@@ -34,8 +34,8 @@
 # run, less the poller's own), row versions written per job (its
 # tup_inserted + tup_updated + tup_deleted: each one a heap tuple and,
 # unless a HOT update, an entry in every index it belongs to), the CPU
-# seconds of the worker process, of
-# the simulator and of all PostgreSQL processes, and pgbench's
+# seconds of the worker process, of the simulator and of all PostgreSQL
+# processes, and pgbench's
 # write-transaction rate on the same database (TPC-B-like, 16 clients,
 # 10 s): the ceiling of a design that commits once per job.
 #
@@ -240,13 +240,11 @@ stop_poller() {
     POLL_PID=""
 }
 
-xact_commits() {
-    sql -d "$1" -c "select xact_commit from pg_stat_database
-                    where datname = current_database()"
-}
-
-row_writes() {
-    sql -d "$1" -c "select tup_inserted + tup_updated + tup_deleted
+# "COMMITS ROW_WRITES" of a database so far, read in one transaction so
+# that the reads add a known number of commits.
+db_counters() {
+    sql -d "$1" -F ' ' -c "select xact_commit,
+                    tup_inserted + tup_updated + tup_deleted
                     from pg_stat_database where datname = current_database()"
 }
 
@@ -341,10 +339,9 @@ between_polls() {
 # has executed every id and then the poll query on db answers 0, and
 # records the time, CPU and commits of contender.
 measure() {
-    local name=$1 db=$2 query=$3 c0 c1 w0 t0 t1 pg0 sim0 deadline
+    local name=$1 db=$2 query=$3 c0 c1 w0 w1 t0 t1 pg0 sim0 deadline
     shift 3
-    c0=$(xact_commits "$db")
-    w0=$(row_writes "$db")
+    read -r c0 w0 < <(db_counters "$db")
     pg0=$(pg_ticks)
     sim0=$(cpu_ticks "$SIM_PID")
     start_poller "$db"
@@ -368,9 +365,9 @@ measure() {
     WORKER_PID=""
     # Exited backends have flushed their counters. Less the poller's:
     # its connection start, its polls, and the c0 read with its own.
-    c1=$(xact_commits "$db")
+    read -r c1 w1 < <(db_counters "$db")
     COMMITS[$name]=$(calc "($c1 - $c0 - $POLLS - 3) / $JOBS")
-    WRITES[$name]=$(calc "($(row_writes "$db") - $w0) / $JOBS")
+    WRITES[$name]=$(calc "($w1 - $w0) / $JOBS")
     ELAPSED[$name]=$(calc "$t1 - $t0")
     RATE[$name]=$(awk "BEGIN { printf \"%.0f\", $JOBS / ($t1 - $t0) }")
 }
